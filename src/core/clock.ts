@@ -1,0 +1,184 @@
+/**
+ * Time, in milliseconds as JS numbers, behind one small interface so that the same code runs on the
+ * real monotonic clock and on a virtual one.
+ *
+ * - {@link systemClock} reads `performance.now()`: milliseconds since this process started (its time
+ *   origin), monotonic, unaffected by wall-clock changes. Deadlines passed to a Limiter must be on this
+ *   scale, e.g. `systemClock.now() + 500`.
+ * - {@link ManualClock} only moves when told to: tests and the simulation drive it with `advance`.
+ */
+export interface Clock {
+  /** now returns the current time in milliseconds. */
+  now(): number;
+  /**
+   * sleep resolves once `ms` milliseconds have passed on this clock (at once for `ms <= 0`), and rejects
+   * with the signal's reason if the signal aborts first.
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** setTimeout clamps delays above 2^31-1 ms to 1 ms; longer sleeps are taken in chunks below it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+class SystemClock implements Clock {
+  now(): number {
+    return performance.now();
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (!(ms > 0)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const deadline = performance.now() + ms;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(abortReason(signal!));
+      };
+      const arm = (): void => {
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+          return;
+        }
+        // A timer may fire up to 1 ms early relative to performance.now(); re-arm until the deadline
+        // has truly passed, so a caller that sleeps until t never observes now() < t afterwards.
+        timer = setTimeout(arm, Math.min(Math.ceil(left), MAX_TIMER_MS));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+    });
+  }
+}
+
+/** systemClock is the default clock: `performance.now()` milliseconds (origin: process start). */
+export const systemClock: Clock = new SystemClock();
+
+interface Sleeper {
+  readonly at: number;
+  readonly seq: number;
+  resolve(): void;
+  done: boolean;
+}
+
+/**
+ * ManualClock is a clock that moves only when `advance` (or `advanceTo`) is called. A sleeper resolves
+ * when the clock reaches its deadline; sleepers due at the same step resolve in deadline order (ties in
+ * the order they began sleeping). A sleep whose signal aborts rejects at once and is forgotten.
+ *
+ * Promises resolve asynchronously: after `advance`, the sleepers' continuations run once the caller
+ * yields to the event loop. To step through intermediate deadlines one at a time (as the simulation
+ * does), advance to {@link ManualClock.nextDeadline} repeatedly.
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #seq = 0;
+  /** Binary min-heap on (at, seq). */
+  #heap: Sleeper[] = [];
+
+  constructor(startMs = 0) {
+    this.#now = startMs;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (!(ms > 0)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const sleeper: Sleeper = {
+        at: this.#now + ms,
+        seq: this.#seq++,
+        done: false,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        // Lazy deletion: the heap entry stays but is skipped when it surfaces.
+        sleeper.done = true;
+        reject(abortReason(signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#push(sleeper);
+    });
+  }
+
+  /** advance moves the clock forward by `ms` (must be >= 0) and wakes every sleeper now due. */
+  advance(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`ManualClock.advance: ms must be a number >= 0, got ${ms}`);
+    this.advanceTo(this.#now + ms);
+  }
+
+  /** advanceTo moves the clock to `t` (never backwards) and wakes every sleeper now due. */
+  advanceTo(t: number): void {
+    if (t > this.#now) this.#now = t;
+    for (;;) {
+      const top = this.#heap[0];
+      if (top === undefined || top.at > this.#now) break;
+      this.#pop();
+      if (top.done) continue;
+      top.done = true;
+      top.resolve();
+    }
+  }
+
+  /** nextDeadline returns the earliest pending sleeper's deadline, or undefined when none sleeps. */
+  nextDeadline(): number | undefined {
+    for (;;) {
+      const top = this.#heap[0];
+      if (top === undefined) return undefined;
+      if (!top.done) return top.at;
+      this.#pop();
+    }
+  }
+
+  /** pending returns how many sleepers wait (aborted ones are not counted once they surface). */
+  get pending(): number {
+    let n = 0;
+    for (const s of this.#heap) if (!s.done) n++;
+    return n;
+  }
+
+  #less(a: Sleeper, b: Sleeper): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  #push(s: Sleeper): void {
+    const h = this.#heap;
+    h.push(s);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.#less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  #pop(): void {
+    const h = this.#heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}
