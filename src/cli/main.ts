@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { ThrottleError, UsageError } from '../errors.js';
+
+/**
+ * main is the command line's entry. It stays cheap to load: commander and each subcommand's module are
+ * imported only once they are needed, and `--version` answers before either.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  try {
+    const { buildProgram } = await import('./program.js');
+    let code = 0;
+    const program = buildProgram(version(), (c) => {
+      code = c;
+    });
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** reportError prints one line for a user's mistake, and says so plainly when it is a bug. */
+export function reportError(err: unknown): number {
+  if (err instanceof ThrottleError) {
+    process.stderr.write(`throttle: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('commander.')) {
+    const exitCode = (err as { exitCode?: number }).exitCode ?? 2;
+    // Help and version were printed already; other commander errors are usage errors.
+    return code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help' ? 0 : exitCode === 0 ? 0 : new UsageError('').exitCode;
+  }
+  process.stderr.write(`throttle: internal error (a bug, please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 70;
+}

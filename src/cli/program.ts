@@ -1,0 +1,82 @@
+import { Command, Option } from 'commander';
+import { DEFAULTS } from './settings.js';
+
+/** addLimitOptions declares the limiter flags shared by run, http and bench. */
+export function addLimitOptions(cmd: Command): Command {
+  return cmd
+    .option('-r, --rate <rate>', 'token bucket refill rate: 10/s, 600/m, 1/250ms, or inf', DEFAULTS.rate)
+    .option('-b, --burst <n>', 'token bucket size: how many may start at once after a pause', DEFAULTS.burst)
+    .option('-j, --concurrency <n>', 'in-flight cap: attempts running at once (default: CPUs, inf for none)')
+    .addOption(new Option('--on-full <mode>', 'when the in-flight cap is full: wait for a slot, or reject at once like a 429').choices(['wait', 'reject']).default(DEFAULTS.onFull))
+    .option('--retries <n>', 'retries of a failed job (extra attempts)', DEFAULTS.retries)
+    .option('--backoff-base <dur>', 'first retry delay; doubles per failure', DEFAULTS.backoffBase)
+    .option('--backoff-max <dur>', 'cap on any retry delay', DEFAULTS.backoffMax)
+    .addOption(new Option('--jitter <kind>', 'randomise retry delays: none, full (0..d) or equal (d/2..d)').choices(['none', 'full', 'equal']).default(DEFAULTS.jitter))
+    .option('--timeout <dur>', 'end an attempt that runs longer (0: never)', DEFAULTS.timeout)
+    .option('--report <file>', 'write the JSON report to this file')
+    .option('--output <file>', 'stream every job\'s Result as JSON Lines to this file ("-" for stdout)')
+    .option('--no-progress', 'no progress bar (it shows only on a terminal, and never when CI is set)')
+    .option('-q, --quiet', 'no summary at the end');
+}
+
+const RUN_EXAMPLES = `
+Examples:
+  # a transparent wrapper: retries with backoff, exit status passes through
+  throttle --retries 3 --timeout 30s -- ./deploy.sh
+
+  # one job per input line, at most 20 starts per second, 4 at a time
+  cat ids.txt | throttle -r 20/s -j 4 -- curl -fsS https://api.example.test/items/{}
+
+  # a job log, and a second run that does only what the first did not finish
+  throttle -j 8 --joblog jobs.log --input urls.txt -- wget -q {}
+  throttle -j 8 --joblog jobs.log --resume --input urls.txt -- wget -q {}
+`;
+
+/**
+ * buildProgram declares every subcommand and its flags. Each action imports its module only when it runs,
+ * so starting up costs commander and nothing else.
+ */
+export function buildProgram(version: string, setExitCode: (code: number) => void): Command {
+  const program = new Command('throttle')
+    .description('Run commands under a token bucket, an in-flight cap and exponential retry, and report what happened.')
+    .version(version, '-V, --version')
+    .enablePositionalOptions()
+    .exitOverride()
+    .showSuggestionAfterError(true);
+  const errorsOneLine = (cmd: Command): Command =>
+    cmd.exitOverride().configureOutput({
+      outputError: (text, write) => write(`throttle: ${text.replace(/^error: /, '').trimEnd()} (see throttle ${cmd.name() === 'throttle' ? '' : `${cmd.name()} `}--help)\n`),
+    });
+  errorsOneLine(program);
+
+  const run = addLimitOptions(
+    program
+      .command('run', { isDefault: true })
+      .description('Run a command once as a wrapper, or once per input line when an argument contains {}.')
+      .usage('[options] -- <command> [args...]')
+      .argument('[command...]', 'the command and its arguments; {} is replaced by each input line'),
+  )
+    .option('--input <file>', 'read input lines from this file ("-" for stdin) instead of stdin')
+    .option('-I <str>', 'the placeholder replaced by each input line', DEFAULTS.placeholder)
+    .option('--count <n>', 'run the command n times (no input lines)')
+    .option('--duration <dur>', 'run the command repeatedly for this long (no input lines)')
+    .option('--shell', 'run through sh -c; each line is substituted single-quoted, so it stays one word')
+    .option('--retry-on <codes>', 'exit codes to retry, e.g. 1,75 or 1-255 (default: any non-zero)')
+    .option('--kill-after <dur>', 'after SIGTERM (timeout, Ctrl-C), send SIGKILL this much later', DEFAULTS.killAfter)
+    .option('-k, --keep-order', 'print each job\'s whole output in input order')
+    .option('--tag', 'prefix each output line with the job\'s input line and a tab')
+    .option('--joblog <file>', 'append a GNU parallel job log: one row per finished job')
+    .option('--resume', 'skip jobs the --joblog shows as run')
+    .option('--resume-failed', 'skip jobs the --joblog shows as succeeded; run failed ones again')
+    .option('--halt <when,cond=n>', 'stop early like GNU parallel: now,fail=1 | soon,fail=3 | now,fail=10% | soon,success=1')
+    .passThroughOptions()
+    .addHelpText('after', RUN_EXAMPLES)
+    .action(async (command: string[], options: Record<string, unknown>) => {
+      const { runSettings } = await import('./settings.js');
+      const settings = runSettings(command, options);
+      const { runCommand } = await import('./commands/run.js');
+      setExitCode(await runCommand(settings));
+    });
+  errorsOneLine(run);
+  return program;
+}

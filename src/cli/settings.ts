@@ -1,0 +1,238 @@
+import { availableParallelism } from 'node:os';
+import { parseDuration, parseRate } from '../core/parse.js';
+import type { Jitter } from '../core/retry.js';
+import { UsageError } from '../errors.js';
+
+/**
+ * Settings: every flag becomes a typed value here, with every default in one place (DEFAULTS).
+ * Commander only parses strings; commands see these types, never commander objects.
+ */
+
+/** LimitSettings are the limiter flags shared by run, http and bench. */
+export interface LimitSettings {
+  readonly ratePerSec: number;
+  readonly burst: number;
+  /** concurrency caps attempts in flight; Infinity means no cap. */
+  readonly concurrency: number;
+  readonly onFull: 'wait' | 'reject';
+  readonly retries: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly jitter: Jitter;
+  /** timeoutMs ends an attempt that runs longer; Infinity means none. */
+  readonly timeoutMs: number;
+}
+
+/** ReportSettings say where the evidence goes. */
+export interface ReportSettings {
+  readonly reportFile: string | undefined;
+  readonly outputFile: string | undefined;
+  readonly progress: boolean;
+  readonly quiet: boolean;
+}
+
+/** HaltPolicy is GNU parallel's --halt: stop the run once enough jobs failed (or succeeded, or finished). */
+export interface HaltPolicy {
+  /** when: `soon` stops taking jobs and lets running ones finish; `now` also kills them. */
+  readonly when: 'soon' | 'now';
+  readonly on: 'fail' | 'success' | 'done';
+  /** count, or a share of all jobs when `percent` is set (then the input must be a file or a count). */
+  readonly threshold: number;
+  readonly percent: boolean;
+}
+
+export interface RunSettings extends LimitSettings, ReportSettings {
+  readonly command: readonly string[];
+  readonly placeholder: string;
+  /** inputFile: a file of lines, "-" for stdin; undefined with a placeholder in the command means stdin. */
+  readonly inputFile: string | undefined;
+  /** perLine: one job per input line; otherwise the command runs `count` times as a transparent wrapper. */
+  readonly perLine: boolean;
+  readonly count: number;
+  readonly durationMs: number | undefined;
+  readonly shell: boolean;
+  /** retryOn: exit codes worth retrying; undefined means any non-zero status. */
+  readonly retryOn: ReadonlySet<number> | undefined;
+  readonly killAfterMs: number;
+  readonly keepOrder: boolean;
+  readonly tag: boolean;
+  readonly joblog: string | undefined;
+  readonly resume: 'none' | 'all' | 'failed';
+  readonly halt: HaltPolicy | undefined;
+}
+
+export const DEFAULTS = {
+  rate: 'inf',
+  burst: '1',
+  concurrency: String(availableParallelism()),
+  onFull: 'wait',
+  retries: '0',
+  backoffBase: '200ms',
+  backoffMax: '30s',
+  jitter: 'equal',
+  timeout: '0',
+  killAfter: '5s',
+  placeholder: '{}',
+} as const;
+
+/** RawLimitOptions is what commander hands over for the shared flags: strings, as typed. */
+export interface RawLimitOptions {
+  rate?: string;
+  burst?: string;
+  concurrency?: string;
+  onFull?: string;
+  retries?: string;
+  backoffBase?: string;
+  backoffMax?: string;
+  jitter?: string;
+  timeout?: string;
+  report?: string;
+  output?: string;
+  progress?: boolean;
+  quiet?: boolean;
+}
+
+export interface RawRunOptions extends RawLimitOptions {
+  input?: string;
+  count?: string;
+  duration?: string;
+  shell?: boolean;
+  retryOn?: string;
+  killAfter?: string;
+  keepOrder?: boolean;
+  tag?: boolean;
+  joblog?: string;
+  resume?: boolean;
+  resumeFailed?: boolean;
+  halt?: string;
+  I?: string;
+}
+
+function flagError(flag: string, err: unknown): UsageError {
+  return new UsageError(`${flag}: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+function rate(flag: string, text: string): number {
+  let r: number;
+  try {
+    r = parseRate(text);
+  } catch (err) {
+    throw flagError(flag, err);
+  }
+  if (r <= 0) throw new UsageError(`${flag}: a rate of ${text} would never run anything: use e.g. 10/s, 600/m, 1/250ms or inf`);
+  return r;
+}
+
+function duration(flag: string, text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw flagError(flag, err);
+  }
+}
+
+/** integer parses a whole number >= min; `inf` is accepted (as Infinity) only when allowInf. */
+export function integer(flag: string, text: string, min: number, example: string, allowInf = false): number {
+  const t = text.trim();
+  if (allowInf && /^(inf|infinity|unlimited)$/i.test(t)) return Infinity;
+  if (!/^\d+$/.test(t) || Number(t) < min) {
+    throw new UsageError(`${flag}: invalid value "${text}": use a whole number >= ${min}, e.g. ${example}${allowInf ? ' (or inf)' : ''}`);
+  }
+  return Number(t);
+}
+
+function oneOf<T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(text)) return text as T;
+  throw new UsageError(`${flag}: invalid value "${text}": use one of ${choices.join(', ')}`);
+}
+
+/** limitSettings turns the shared flags into LimitSettings and ReportSettings, checking each. */
+export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSettings {
+  const backoffBaseMs = duration('--backoff-base', o.backoffBase ?? DEFAULTS.backoffBase);
+  const backoffMaxMs = duration('--backoff-max', o.backoffMax ?? DEFAULTS.backoffMax);
+  if (backoffMaxMs < backoffBaseMs) {
+    throw new UsageError(`--backoff-max (${o.backoffMax}) is shorter than --backoff-base (${o.backoffBase ?? DEFAULTS.backoffBase}): e.g. --backoff-base 200ms --backoff-max 30s`);
+  }
+  const timeoutMs = duration('--timeout', o.timeout ?? DEFAULTS.timeout);
+  const concurrency = integer('-j, --concurrency', o.concurrency ?? DEFAULTS.concurrency, 1, '-j 4', true);
+  return {
+    ratePerSec: rate('-r, --rate', o.rate ?? DEFAULTS.rate),
+    burst: integer('-b, --burst', o.burst ?? DEFAULTS.burst, 1, '-b 10'),
+    concurrency,
+    onFull: oneOf('--on-full', o.onFull ?? DEFAULTS.onFull, ['wait', 'reject'] as const),
+    retries: integer('--retries', o.retries ?? DEFAULTS.retries, 0, '--retries 3'),
+    backoffBaseMs,
+    backoffMaxMs,
+    jitter: oneOf('--jitter', o.jitter ?? DEFAULTS.jitter, ['none', 'full', 'equal'] as const),
+    timeoutMs: timeoutMs === 0 ? Infinity : timeoutMs,
+    reportFile: o.report,
+    outputFile: o.output,
+    progress: o.progress !== false,
+    quiet: o.quiet === true,
+  };
+}
+
+/** parseHalt reads GNU parallel's --halt: `now,fail=1`, `soon,fail=3`, `now,fail=10%`, `soon,success=1`, `now,done=5`. */
+export function parseHalt(text: string): HaltPolicy {
+  const m = /^(now|soon),(fail|success|done)=(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
+  if (m === null || (m[4] === '' && !/^\d+$/.test(m[3]!)) || Number(m[3]) <= 0 || (m[4] === '%' && Number(m[3]) > 100)) {
+    throw new UsageError(`--halt: invalid value "${text}": use e.g. now,fail=1 or soon,fail=3 or now,fail=10%`);
+  }
+  return { when: m[1] as 'now' | 'soon', on: m[2] as 'fail' | 'success' | 'done', threshold: Number(m[3]), percent: m[4] === '%' };
+}
+
+function exitCodes(text: string): Set<number> {
+  const codes = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m?.[2] === undefined ? lo : Number(m[2]);
+    if (!m || lo > 255 || hi > 255 || hi < lo) {
+      throw new UsageError(`--retry-on: invalid exit codes "${text}": use e.g. --retry-on 1,75 or --retry-on 1-255`);
+    }
+    for (let c = lo; c <= hi; c++) codes.add(c);
+  }
+  codes.delete(0);
+  return codes;
+}
+
+/** runSettings builds the settings of `throttle run` and checks how the flags fit together. */
+export function runSettings(command: readonly string[], o: RawRunOptions): RunSettings {
+  if (command.length === 0) {
+    throw new UsageError('no command given: put it after --, e.g. throttle -r 5/s -- curl -fsS https://example.test/ or: cat ids | throttle -j 4 -- ./process {}');
+  }
+  const base = limitSettings(o);
+  const placeholder = o.I ?? DEFAULTS.placeholder;
+  if (placeholder === '') throw new UsageError('-I: the placeholder must not be empty: use e.g. -I {} or -I %');
+  const hasPlaceholder = command.some((arg) => arg.includes(placeholder));
+  const perLine = hasPlaceholder || o.input !== undefined;
+  if (perLine && (o.count !== undefined || o.duration !== undefined)) {
+    throw new UsageError(`${o.count !== undefined ? '--count' : '--duration'} applies when the command runs without input lines; with ${hasPlaceholder ? `"${placeholder}" in the command` : '--input'} there is one job per line`);
+  }
+  const count = o.count === undefined ? (o.duration === undefined ? 1 : Infinity) : integer('--count', o.count, 1, '--count 10');
+  const durationMs = o.duration === undefined ? undefined : duration('--duration', o.duration);
+  if (durationMs === 0) throw new UsageError('--duration: must be longer than 0, e.g. --duration 30s');
+  if (o.resume === true && o.resumeFailed === true) throw new UsageError('--resume and --resume-failed: pick one');
+  const resume = o.resumeFailed === true ? 'failed' : o.resume === true ? 'all' : 'none';
+  if (resume !== 'none' && o.joblog === undefined) {
+    throw new UsageError(`--${resume === 'all' ? 'resume' : 'resume-failed'} needs --joblog <file>: e.g. --joblog jobs.log --resume`);
+  }
+  if (resume !== 'none' && !perLine) throw new UsageError('--resume applies to jobs from input lines (a command with {} or --input)');
+  return {
+    ...base,
+    command,
+    placeholder,
+    inputFile: o.input,
+    perLine,
+    count,
+    durationMs,
+    shell: o.shell === true,
+    retryOn: o.retryOn === undefined ? undefined : exitCodes(o.retryOn),
+    killAfterMs: duration('--kill-after', o.killAfter ?? DEFAULTS.killAfter),
+    keepOrder: o.keepOrder === true,
+    tag: o.tag === true,
+    joblog: o.joblog,
+    resume,
+    halt: o.halt === undefined ? undefined : parseHalt(o.halt),
+  };
+}

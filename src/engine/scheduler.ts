@@ -1,0 +1,331 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import type { InflightLimiter, Slot } from '../core/inflight.js';
+import { Limiter } from '../core/limiter.js';
+import type { RetryPolicy } from '../core/retry.js';
+import { Events } from './events.js';
+import type { AttemptOutcome, Executor, Job, Result, Status } from './types.js';
+
+/**
+ * How a job's arrival time is decided:
+ * - `read`: when the scheduler takes it from the source (input lines, read as room allows);
+ * - `trace`: the job's own `arrivalMs`; the scheduler holds the job until then (trace replay);
+ * - `schedule`: generated load (`--count`, `--duration`): the k-th job is due when an unhindered bucket
+ *   with the same rate and burst would grant it, counted from the start. Latency is measured from that due
+ *   time, so a slow target cannot hide the queue it causes (no coordinated omission).
+ */
+export type ArrivalMode = 'read' | 'trace' | 'schedule';
+
+export interface SchedulerOptions {
+  clock?: Clock;
+  /** limiter is the token bucket every attempt passes (first attempts and retries alike). */
+  limiter: Limiter;
+  /** inflight caps attempts in flight. */
+  inflight: InflightLimiter;
+  /** onFull: `wait` queues for a slot; `reject` fails the attempt at once, like a 429, and retries by policy. */
+  onFull: 'wait' | 'reject';
+  retry: RetryPolicy<number>;
+  arrivals: ArrivalMode;
+  /** lookahead bounds the jobs taken from the source and not yet done (memory and read-ahead). */
+  lookahead: number;
+  /** durationMs stops taking new jobs once their arrival lies this far past the start. */
+  durationMs?: number;
+}
+
+/** RunStats is what the scheduler knows about a whole run once it is over. */
+export interface RunStats {
+  readonly startMs: number;
+  readonly endMs: number;
+  /** jobs is how many jobs were taken from the source (each produced exactly one Result). */
+  readonly jobs: number;
+  /** exhausted is true when the source ran dry; false when the run stopped first (interrupt, --halt, duration). */
+  readonly exhausted: boolean;
+  /** peakRunning is the most attempts executing at once. */
+  readonly peakRunning: number;
+}
+
+const STOPPED = Symbol('stopped');
+
+/**
+ * Scheduler moves jobs from a source through the pipeline — token bucket, in-flight cap, executor, retry
+ * policy — and announces every step as an event. `run`, `http` and `bench` (real or simulated) all use it;
+ * only the source, the executor and the clock differ.
+ *
+ * Order of the gates, per attempt:
+ * - `--on-full wait`: take an in-flight slot, then wait for the token, then start. Taking the token first
+ *   would let tokens granted while every slot was busy be spent all at once when slots free up, so starts
+ *   could exceed the bucket's burst; in this order starts never do (Go's worker-pool pattern).
+ * - `--on-full reject`: wait for the token, then try for a slot; a full cap rejects the attempt at once and
+ *   the token stays spent — the request was made, and the cap answered like a server's 429.
+ * A retry goes through both gates again and spends a new token; while it waits out its backoff it holds no
+ * slot.
+ */
+export class Scheduler<P = unknown> {
+  readonly events = new Events();
+  readonly #source: AsyncIterable<Job<P>> | Iterable<Job<P>>;
+  readonly #executor: Executor<P>;
+  readonly #o: SchedulerOptions;
+  readonly #clock: Clock;
+  readonly #stop = new AbortController();
+  readonly #kill = new AbortController();
+
+  #active = 0;
+  #running = 0;
+  #peakRunning = 0;
+  #jobs = 0;
+  #wakeFeeder: (() => void) | undefined;
+  #allDone: (() => void) | undefined;
+  #sourceBusy: Promise<unknown> | undefined;
+
+  constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
+    if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
+    this.#source = source;
+    this.#executor = executor;
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** running is how many attempts execute right now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** active is how many jobs were taken from the source and are not done yet. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** stopping is true once stop() or kill() was called. */
+  get stopping(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /** sourceBusy is the pending read from the source, if any (the simulation waits for it before moving time). */
+  get sourceBusy(): Promise<unknown> | undefined {
+    return this.#sourceBusy;
+  }
+
+  /**
+   * stop ends the run gracefully: no new job is taken, jobs waiting for a token, a slot or a backoff end as
+   * interrupted, and running attempts get their `stop` signal (a command gets SIGTERM).
+   */
+  stop(): void {
+    if (!this.#stop.signal.aborted) this.#stop.abort(STOPPED);
+    this.#wakeFeeder?.();
+  }
+
+  /** kill is stop, and running attempts are ended at once (a command gets SIGKILL). */
+  kill(): void {
+    this.stop();
+    if (!this.#kill.signal.aborted) this.#kill.abort(STOPPED);
+  }
+
+  /** run takes every job from the source and resolves once each has a Result (announced as a `done` event). */
+  async run(): Promise<RunStats> {
+    const startMs = this.#clock.now();
+    const exhausted = await this.#feed(startMs);
+    if (this.#active > 0) {
+      await new Promise<void>((resolve) => {
+        this.#allDone = resolve;
+      });
+    }
+    return { startMs, endMs: this.#clock.now(), jobs: this.#jobs, exhausted, peakRunning: this.#peakRunning };
+  }
+
+  /** #feed takes jobs from the source while there is room; returns whether the source ran dry. */
+  async #feed(startMs: number): Promise<boolean> {
+    const o = this.#o;
+    const source = this.#source;
+    const it: Iterator<Job<P>> | AsyncIterator<Job<P>> =
+      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    // The schedule of generated load: an unhindered twin of the bucket, always asked at the start time, so
+    // the k-th job's due time depends on k only, never on how late the run is.
+    const limit = o.limiter.limit();
+    const schedule = o.arrivals === 'schedule' && limit !== Infinity ? new Limiter(limit, o.limiter.burst(), { clock: this.#clock }) : undefined;
+    const untilMs = o.durationMs === undefined ? Infinity : startMs + o.durationMs;
+    let exhausted = false;
+    try {
+      for (;;) {
+        while (this.#active >= o.lookahead && !this.stopping) {
+          await new Promise<void>((resolve) => {
+            this.#wakeFeeder = resolve;
+          });
+        }
+        if (this.stopping) break;
+        const read = it.next();
+        this.#sourceBusy = read instanceof Promise ? read : undefined;
+        const next = await read;
+        this.#sourceBusy = undefined;
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const job = next.value;
+        let arrivalMs: number;
+        if (o.arrivals === 'trace' && job.arrivalMs !== undefined) {
+          arrivalMs = job.arrivalMs;
+          if (arrivalMs > untilMs) break;
+          const waitMs = arrivalMs - this.#clock.now();
+          if (waitMs > 0) {
+            try {
+              await this.#clock.sleep(waitMs, this.#stop.signal);
+            } catch {
+              break;
+            }
+          }
+        } else if (schedule !== undefined) {
+          arrivalMs = schedule.reserveN(startMs, job.tokens ?? 1).timeToActMs;
+        } else {
+          arrivalMs = this.#clock.now();
+        }
+        if (arrivalMs > untilMs || this.stopping) break;
+        this.#admit(job, arrivalMs);
+      }
+    } finally {
+      this.#sourceBusy = undefined;
+      if (!exhausted) await it.return?.();
+    }
+    return exhausted;
+  }
+
+  #admit(job: Job<P>, arrivalMs: number): void {
+    this.#active++;
+    this.#jobs++;
+    if (this.events.active) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
+    void this.#runJob(job, arrivalMs).then((result) => {
+      this.#active--;
+      this.events.emit({ type: 'done', job, result });
+      const wake = this.#wakeFeeder;
+      this.#wakeFeeder = undefined;
+      wake?.();
+      if (this.#active === 0) this.#allDone?.();
+    });
+  }
+
+  /** #runJob takes one job through all its attempts and never rejects. */
+  async #runJob(job: Job<P>, arrivalMs: number): Promise<Result> {
+    const clock = this.#clock;
+    const o = this.#o;
+    const stop = this.#stop.signal;
+    let throttleMs = 0;
+    let backoffMs = 0;
+    let serviceMs = 0;
+    let grantedMs: number | undefined;
+    let startedMs: number | undefined;
+    let attempt = 0;
+    let tried = 0;
+    let status: Status = 'interrupted';
+    let last: AttemptOutcome | undefined;
+    try {
+      for (;;) {
+        if (stop.aborted) break;
+        attempt++;
+        // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it
+        // was due, which may lie before the scheduler got to it.
+        const heldFromMs = attempt === 1 ? arrivalMs : clock.now();
+        const slot = await this.#pass(job);
+        const grantMs = clock.now();
+        tried = attempt;
+        throttleMs += Math.max(0, grantMs - heldFromMs);
+        grantedMs ??= grantMs;
+        if (slot === undefined) {
+          last = { ok: false, code: 'rejected', retryable: true, error: 'in-flight cap full' };
+        } else {
+          last = await this.#attempt(job, attempt, slot);
+          serviceMs += clock.now() - grantMs;
+          startedMs ??= grantMs;
+        }
+        if (last.ok) {
+          status = 'ok';
+          break;
+        }
+        if (stop.aborted) break;
+        const delayMs = last.retryable ? o.retry.next(job.seq, attempt, last.retryAfterMs) : undefined;
+        if (delayMs === undefined) {
+          status = slot === undefined ? 'rejected' : 'failed';
+          break;
+        }
+        if (this.events.active) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
+        const t = clock.now();
+        await clock.sleep(delayMs, stop);
+        backoffMs += clock.now() - t;
+      }
+    } catch (err) {
+      if (!(stop.aborted && stop.reason === err)) throw err;
+      // Stopped while waiting for a token, a slot or a backoff: the job ends interrupted.
+    } finally {
+      o.retry.forget(job.seq);
+    }
+    return {
+      seq: job.seq,
+      key: job.key,
+      arrivalMs,
+      grantedMs,
+      startedMs,
+      endedMs: clock.now(),
+      attempts: tried,
+      status,
+      code: last?.code,
+      ...(last?.error === undefined ? {} : { error: last.error }),
+      ...(last?.signal === undefined ? {} : { signal: last.signal }),
+      throttleMs,
+      backoffMs,
+      serviceMs,
+    };
+  }
+
+  /**
+   * #pass takes an attempt through the bucket and the in-flight cap, in the order the mode needs (see the
+   * class comment). Resolves to the slot, or undefined when `reject` mode found the cap full. Rejects with
+   * the stop reason if the run stops meanwhile; nothing is held then.
+   */
+  async #pass(job: Job<P>): Promise<Slot | undefined> {
+    const o = this.#o;
+    const stop = this.#stop.signal;
+    if (o.onFull === 'reject') {
+      await this.#token(job);
+      return o.inflight.tryAcquire(job.kind);
+    }
+    const slot = await o.inflight.acquire(job.kind, { signal: stop });
+    try {
+      await this.#token(job);
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
+    return slot;
+  }
+
+  /** #token waits until the bucket grants the job's tokens; a stop cancels the reservation (tokens go back). */
+  async #token(job: Job<P>): Promise<void> {
+    const clock = this.#clock;
+    const t = clock.now();
+    const r = this.#o.limiter.reserveN(t, job.tokens ?? 1);
+    if (!r.ok) throw new RangeError(`job ${job.seq} needs ${job.tokens} tokens, more than the burst ${this.#o.limiter.burst()}`);
+    const delayMs = r.delayFrom(t);
+    if (delayMs <= 0) return;
+    try {
+      await clock.sleep(delayMs, this.#stop.signal);
+    } catch (err) {
+      r.cancelAt(clock.now());
+      throw err;
+    }
+  }
+
+  /** #attempt runs one attempt in its slot. An executor that throws is a bug; it fails the job, not the run. */
+  async #attempt(job: Job<P>, attempt: number, slot: Slot): Promise<AttemptOutcome> {
+    this.#running++;
+    if (this.#running > this.#peakRunning) this.#peakRunning = this.#running;
+    if (this.events.active) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await this.#executor.execute(job, { attempt, stop: this.#stop.signal, kill: this.#kill.signal });
+    } catch (err) {
+      outcome = { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
+    } finally {
+      slot.release();
+      this.#running--;
+    }
+    if (this.events.active) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
+    return outcome;
+  }
+}

@@ -1,0 +1,56 @@
+import type { Clock } from '../core/clock.js';
+import type { AttemptContext, AttemptOutcome, Executor, Job } from '../engine/types.js';
+
+/** SimulatedWork is what a simulated job "does": take its service time, then end with its status. */
+export interface SimulatedWork {
+  /** serviceMs is how long each attempt takes. */
+  readonly serviceMs: number;
+  /**
+   * status is the outcome of every attempt: 0 or a 2xx/3xx succeeds, anything else fails; a function gives
+   * a per-attempt status (e.g. fail twice, then succeed).
+   */
+  readonly status?: number | ((attempt: number) => number);
+  /** retryAfterMs is a Retry-After the simulated target sends with a failure. */
+  readonly retryAfterMs?: number;
+}
+
+export interface SimulatedExecutorOptions {
+  clock: Clock;
+  /** timeoutMs ends an attempt that would take longer, as a timeout, after that long. */
+  timeoutMs?: number;
+  /** retryOn decides which failing statuses may be retried (default: all). */
+  retryOn?: (status: number) => boolean;
+}
+
+/** isSuccess is the success rule shared by simulated commands and requests: 0, or an HTTP 2xx/3xx. */
+export function isSuccess(status: number): boolean {
+  return status === 0 || (status >= 200 && status < 400);
+}
+
+/**
+ * SimulatedExecutor performs no I/O: each attempt sleeps its service time on the clock and reports the
+ * job's status. On a ManualClock it is how `bench --simulate` and exact end-to-end tests run.
+ */
+export class SimulatedExecutor implements Executor<SimulatedWork> {
+  readonly #o: SimulatedExecutorOptions;
+
+  constructor(options: SimulatedExecutorOptions) {
+    this.#o = options;
+  }
+
+  async execute(job: Job<SimulatedWork>, ctx: AttemptContext): Promise<AttemptOutcome> {
+    const { serviceMs, status, retryAfterMs } = job.payload;
+    const timeoutMs = this.#o.timeoutMs ?? Infinity;
+    const takesMs = Math.min(serviceMs, timeoutMs);
+    try {
+      await this.#o.clock.sleep(takesMs, ctx.kill);
+    } catch {
+      return { ok: false, code: 'killed', retryable: false, error: 'killed' };
+    }
+    if (serviceMs > timeoutMs) return { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` };
+    const code = typeof status === 'function' ? status(ctx.attempt) : (status ?? 0);
+    if (isSuccess(code)) return { ok: true, code, retryable: false };
+    const retryable = this.#o.retryOn?.(code) ?? true;
+    return retryAfterMs === undefined ? { ok: false, code, retryable } : { ok: false, code, retryable, retryAfterMs };
+  }
+}

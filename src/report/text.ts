@@ -1,0 +1,69 @@
+import type { Stats } from '../measure/metrics.js';
+import type { Report } from './json.js';
+
+/** Paint colours a piece of text by role; the identity paint gives plain text. */
+export interface Paint {
+  ok(text: string): string;
+  bad(text: string): string;
+  warn(text: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+}
+
+export const plain: Paint = { ok: (t) => t, bad: (t) => t, warn: (t) => t, dim: (t) => t, bold: (t) => t };
+
+/** formatMs renders milliseconds with a unit that keeps three significant figures or so. */
+export function formatMs(ms: number): string {
+  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)}m`;
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)}s`;
+  if (ms >= 100) return `${ms.toFixed(0)}ms`;
+  if (ms >= 10) return `${ms.toFixed(1)}ms`;
+  return `${ms.toFixed(2)}ms`;
+}
+
+/** formatRate renders events per second. */
+export function formatRate(perSec: number | null): string {
+  if (perSec === null || perSec === Infinity) return 'inf';
+  if (perSec >= 100) return `${perSec.toFixed(0)}/s`;
+  if (perSec >= 10) return `${perSec.toFixed(1)}/s`;
+  return `${perSec.toFixed(2)}/s`;
+}
+
+function statsLine(name: string, s: Stats): string {
+  return `  ${name.padEnd(9)} p50 ${formatMs(s.p50).padStart(7)}   p99 ${formatMs(s.p99).padStart(7)}   max ${formatMs(s.max).padStart(7)}`;
+}
+
+/**
+ * formatSummary renders the short end-of-run summary: one line of counts and rates, then latency, throttle,
+ * backoff (when any job retried) and service time. Ends with a hint when the in-flight cap, not the rate,
+ * limited the run.
+ */
+export function formatSummary(report: Report, paint: Paint = plain): string {
+  const { jobs, config } = report;
+  const parts = [`${jobs.succeeded} ok`];
+  parts.push(jobs.failed > 0 ? paint.bad(`${jobs.failed} failed`) : `${jobs.failed} failed`);
+  if (jobs.rejected > 0) parts.push(paint.warn(`${jobs.rejected} rejected`));
+  if (jobs.interrupted > 0) parts.push(paint.warn(`${jobs.interrupted} interrupted`));
+  parts.push(`${jobs.retried} retried`);
+  const target = config.rate === null ? '' : ` (target ${formatRate(config.rate)})`;
+  const lines = [
+    `${paint.bold(`${jobs.total} ${jobs.total === 1 ? 'job' : 'jobs'}`)} in ${formatMs(report.elapsedMs)}: ${parts.join(', ')}; ` +
+      `${formatRate(report.throughput.attempts)} attempts${target}, peak ${report.inflight.peak} in flight`,
+    statsLine('latency', report.latencyMs),
+    statsLine('throttle', report.throttleMs),
+  ];
+  if (jobs.retried > 0) lines.push(statsLine('backoff', report.backoffMs));
+  lines.push(statsLine('service', report.serviceMs));
+  if (
+    config.rate !== null &&
+    config.concurrency !== null &&
+    report.elapsedMs > 0 &&
+    jobs.total > config.concurrency &&
+    report.inflight.peak >= config.concurrency &&
+    report.throughput.attempts < 0.9 * config.rate
+  ) {
+    lines.push(paint.dim(`  hint: the in-flight cap (-j ${config.concurrency}) held the rate below its target; raise -j to go faster`));
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,198 @@
+import test from 'ava';
+import { ManualClock } from '../src/core/clock.js';
+import { InflightLimiter } from '../src/core/inflight.js';
+import { Inf, Limiter } from '../src/core/limiter.js';
+import { RetryPolicy } from '../src/core/retry.js';
+import { type ArrivalMode, Scheduler } from '../src/engine/scheduler.js';
+import { runSimulated } from '../src/engine/simulate.js';
+import type { Job, Result } from '../src/engine/types.js';
+import { SimulatedExecutor, type SimulatedWork } from '../src/executors/simulated.js';
+
+interface Case {
+  rate?: number;
+  burst?: number;
+  concurrency?: number;
+  onFull?: 'wait' | 'reject';
+  retries?: number;
+  baseMs?: number;
+  arrivals?: ArrivalMode;
+  durationMs?: number;
+  lookahead?: number;
+}
+
+/** simulate runs jobs through a scheduler on a ManualClock; returns results in seq order and start times. */
+async function simulate(jobs: Iterable<Job<SimulatedWork>>, c: Case = {}) {
+  const clock = new ManualClock(0);
+  const scheduler = new Scheduler<SimulatedWork>(jobs, new SimulatedExecutor({ clock }), {
+    clock,
+    limiter: new Limiter(c.rate ?? Inf, c.burst ?? 1, { clock }),
+    inflight: new InflightLimiter({ limit: c.concurrency ?? Infinity }),
+    onFull: c.onFull ?? 'wait',
+    retry: new RetryPolicy<number>({ retries: c.retries ?? 0, baseDelayMs: c.baseMs ?? 100, maxDelayMs: 10_000, jitter: 'none' }),
+    arrivals: c.arrivals ?? 'read',
+    lookahead: c.lookahead ?? 1000,
+    ...(c.durationMs === undefined ? {} : { durationMs: c.durationMs }),
+  });
+  const results: Result[] = [];
+  const starts: Array<[number, number]> = [];
+  scheduler.events.on((e) => {
+    if (e.type === 'done') results.push(e.result);
+    if (e.type === 'started') starts.push([e.job.seq, e.atMs]);
+  });
+  const stats = await runSimulated(scheduler, clock);
+  results.sort((a, b) => a.seq - b.seq);
+  return { results, starts, stats, clock };
+}
+
+function work(n: number, serviceMs: number, extra: Partial<SimulatedWork> = {}): Array<Job<SimulatedWork>> {
+  return Array.from({ length: n }, (_, seq) => ({ seq, key: String(seq), payload: { serviceMs, ...extra } }));
+}
+
+test('a rate of 10/s with burst 1 starts jobs 100 ms apart', async (t) => {
+  const { starts, results, stats } = await simulate(work(5, 0), { rate: 10, burst: 1 });
+  t.deepEqual(starts.map(([, at]) => at), [0, 100, 200, 300, 400]);
+  t.true(results.every((r) => r.status === 'ok' && r.attempts === 1));
+  t.deepEqual(results.map((r) => r.throttleMs), [0, 100, 200, 300, 400]);
+  t.is(stats.jobs, 5);
+  t.true(stats.exhausted);
+});
+
+test('a burst lets that many start at once, then the rate paces the rest', async (t) => {
+  const { starts } = await simulate(work(6, 0), { rate: 10, burst: 3 });
+  t.deepEqual(starts.map(([, at]) => at), [0, 0, 0, 100, 200, 300]);
+});
+
+test('the in-flight cap queues jobs in order and counts the wait as throttle', async (t) => {
+  const { starts, results, stats } = await simulate(work(5, 100), { concurrency: 2 });
+  t.deepEqual(starts, [[0, 0], [1, 0], [2, 100], [3, 100], [4, 200]]);
+  t.deepEqual(results.map((r) => r.endedMs - r.arrivalMs), [100, 100, 200, 200, 300]);
+  t.deepEqual(results.map((r) => r.serviceMs), [100, 100, 100, 100, 100]);
+  t.is(stats.peakRunning, 2);
+});
+
+test('a job failing twice then succeeding passes with 2 retries; backoff doubles', async (t) => {
+  const flaky = work(1, 10, { status: (attempt: number) => (attempt < 3 ? 1 : 0) });
+  const { results, starts } = await simulate(flaky, { retries: 2, baseMs: 100 });
+  t.is(results[0]!.status, 'ok');
+  t.is(results[0]!.attempts, 3);
+  // attempt 1: 0..10, backoff 100, attempt 2: 110..120, backoff 200, attempt 3: 320..330
+  t.deepEqual(starts.map(([, at]) => at), [0, 110, 320]);
+  t.is(results[0]!.backoffMs, 300);
+  t.is(results[0]!.serviceMs, 30);
+  t.is(results[0]!.endedMs, 330);
+});
+
+test('with one retry too few the job fails with its last status', async (t) => {
+  const flaky = work(1, 10, { status: (attempt: number) => (attempt < 3 ? 7 : 0) });
+  const { results } = await simulate(flaky, { retries: 1 });
+  t.is(results[0]!.status, 'failed');
+  t.is(results[0]!.code, 7);
+  t.is(results[0]!.attempts, 2);
+});
+
+test('reject mode fails fast when the cap is full and the token stays spent', async (t) => {
+  const jobs = work(3, 100);
+  const { results } = await simulate(jobs, { concurrency: 1, onFull: 'reject' });
+  t.deepEqual(results.map((r) => r.status), ['ok', 'rejected', 'rejected']);
+  t.deepEqual(results.map((r) => r.code), [0, 'rejected', 'rejected']);
+  t.deepEqual(results.map((r) => r.attempts), [1, 1, 1]);
+});
+
+test('reject mode with retries gets through once the cap frees up', async (t) => {
+  const { results } = await simulate(work(2, 100), { concurrency: 1, onFull: 'reject', retries: 3, baseMs: 40 });
+  // job 1: rejected at 0, retries at 40 (full), 40+80=120 (free: job 0 ended at 100).
+  t.deepEqual(results.map((r) => r.status), ['ok', 'ok']);
+  t.is(results[1]!.attempts, 3);
+  t.is(results[1]!.startedMs, 120);
+});
+
+test('trace arrivals are held until their time; latency counts from arrival', async (t) => {
+  const jobs: Array<Job<SimulatedWork>> = [0, 50, 60, 500].map((at, seq) => ({ seq, key: `k${seq}`, arrivalMs: at, payload: { serviceMs: 100 } }));
+  const { results, starts } = await simulate(jobs, { arrivals: 'trace', concurrency: 1 });
+  t.deepEqual(starts.map(([, at]) => at), [0, 100, 200, 500]);
+  t.deepEqual(results.map((r) => r.endedMs - r.arrivalMs), [100, 150, 240, 100]);
+});
+
+test('scheduled load measures latency from the due time, not from when a slot freed (no coordinated omission)', async (t) => {
+  // 10/s schedule, but each job takes 250 ms on one slot: the backlog shows in latency.
+  const { results } = await simulate(work(4, 250), { arrivals: 'schedule', rate: 10, concurrency: 1 });
+  t.deepEqual(results.map((r) => r.arrivalMs), [0, 100, 200, 300]);
+  t.deepEqual(results.map((r) => r.endedMs), [250, 500, 750, 1000]);
+  t.deepEqual(results.map((r) => r.endedMs - r.arrivalMs), [250, 400, 550, 700]);
+});
+
+test('duration stops taking scheduled jobs once they would arrive after it', async (t) => {
+  function* endless(): Generator<Job<SimulatedWork>> {
+    for (let seq = 0; ; seq++) yield { seq, key: '', payload: { serviceMs: 1 } };
+  }
+  const { results, stats } = await simulate(endless(), { arrivals: 'schedule', rate: 10, burst: 1, durationMs: 1000 });
+  t.is(results.length, 11); // due at 0, 100, ..., 1000
+  t.false(stats.exhausted);
+});
+
+test('the lookahead bounds how many jobs are taken from the source ahead of the work', async (t) => {
+  let taken = 0;
+  function* counted(): Generator<Job<SimulatedWork>> {
+    for (let seq = 0; seq < 100; seq++) {
+      taken++;
+      yield { seq, key: '', payload: { serviceMs: 10 } };
+    }
+  }
+  const clock = new ManualClock();
+  const scheduler = new Scheduler<SimulatedWork>(counted(), new SimulatedExecutor({ clock }), {
+    clock,
+    limiter: new Limiter(Inf, 1, { clock }),
+    inflight: new InflightLimiter({ limit: 2 }),
+    onFull: 'wait',
+    retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 1, maxDelayMs: 1 }),
+    arrivals: 'read',
+    lookahead: 5,
+  });
+  let maxActive = 0;
+  let finished = 0;
+  let maxAhead = 0;
+  scheduler.events.on((e) => {
+    if (e.type === 'done') finished++;
+    maxActive = Math.max(maxActive, scheduler.active);
+    maxAhead = Math.max(maxAhead, taken - finished);
+  });
+  await runSimulated(scheduler, clock);
+  // The source is asked for one more job only once there is room, so at most lookahead + 1 are out.
+  t.true(maxAhead <= 6, `${maxAhead} jobs taken ahead of the work`);
+  t.is(maxActive, 5);
+  t.is(taken, 100);
+});
+
+test('stop ends waiting jobs as interrupted and lets the running attempt finish', async (t) => {
+  const clock = new ManualClock();
+  const scheduler = new Scheduler<SimulatedWork>(work(5, 100), new SimulatedExecutor({ clock }), {
+    clock,
+    limiter: new Limiter(Inf, 1, { clock }),
+    inflight: new InflightLimiter({ limit: 1 }),
+    onFull: 'wait',
+    retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 1, maxDelayMs: 1 }),
+    arrivals: 'read',
+    lookahead: 10,
+  });
+  const results: Result[] = [];
+  scheduler.events.on((e) => {
+    if (e.type === 'done') results.push(e.result);
+    if (e.type === 'started' && e.job.seq === 1) scheduler.stop();
+  });
+  await runSimulated(scheduler, clock);
+  results.sort((a, b) => a.seq - b.seq);
+  t.deepEqual(results.map((r) => r.status), ['ok', 'ok', 'interrupted', 'interrupted', 'interrupted']);
+  t.deepEqual(results.map((r) => r.attempts), [1, 1, 0, 0, 0]);
+});
+
+test('starts never exceed burst + rate * window, even when slots free up all at once', async (t) => {
+  // Four slow jobs hold all slots while tokens would accumulate; afterwards starts must still be paced.
+  const jobs = [...work(4, 1000), ...work(8, 1).map((j) => ({ ...j, seq: j.seq + 4 }))];
+  const { starts } = await simulate(jobs, { rate: 10, burst: 1, concurrency: 4 });
+  const times = starts.map(([, at]) => at).sort((a, b) => a - b);
+  for (let i = 0; i < times.length; i++) {
+    for (let j = i; j < times.length; j++) {
+      t.true(j - i + 1 <= 1 + (10 * (times[j]! - times[i]!)) / 1000 + 1e-9, `starts ${i}..${j} at ${times[i]}..${times[j]}`);
+    }
+  }
+});
