@@ -218,7 +218,12 @@ test('epoch-sized clock values: the vectors hold at 1.7e12 ms', async (t) => {
       { t: 1999, run: 1, runs: [0, 1, 1000], next: 2000 },
       { t: 2000, runs: [0, 1, 1000, 2000], next: 12_000 },
       { t: 12_000, runs: [0, 1, 1000, 2000, 12_000], next: 22_000 },
-    ].map((s) => ({ ...s, t: t0 + s.t, runs: s.runs.map((r) => t0 + r), ...(s.next === undefined ? {} : { next: t0 + s.next }) })),
+    ].map((s) => ({
+      ...s,
+      t: t0 + s.t,
+      runs: s.runs.map((r) => t0 + r),
+      ...(s.next === undefined ? {} : { next: t0 + s.next }),
+    })),
   );
 });
 
@@ -407,7 +412,8 @@ test('constructor validates its arguments with RangeErrors that name them', (t) 
     [0, 10_000, Number.NaN, /burstRuns/],
   ];
   for (const [minMs, maxMs, burst, message] of bad) {
-    t.throws(() => new BoundedFrequencyRunner('r', () => {}, minMs, maxMs, burst), { instanceOf: RangeError, message }, `${minMs}, ${maxMs}, ${burst}`);
+    const make = (): unknown => new BoundedFrequencyRunner('r', () => {}, minMs, maxMs, burst);
+    t.throws(make, { instanceOf: RangeError, message }, `${minMs}, ${maxMs}, ${burst}`);
   }
   t.notThrows(() => new BoundedFrequencyRunner('r', () => {}, 0, 0, 0));
   t.notThrows(() => new BoundedFrequencyRunner('r', () => {}, 1000, 0, 1));
@@ -420,7 +426,9 @@ const scenario = fc.record({
   extraMs: fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined }), // undefined: no periodic runs
   burst: fc.integer({ min: 1, max: 4 }),
   triggers: fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 40 }),
-  retries: fc.array(fc.tuple(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 3000 })), { maxLength: 5 }),
+  retries: fc.array(fc.tuple(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 3000 })), {
+    maxLength: 5,
+  }),
 });
 
 test('property: no trigger is lost, and runs stay within burst + W / minInterval', async (t) => {
@@ -457,7 +465,8 @@ test('property: no trigger is lost, and runs stay within burst + W / minInterval
         for (let j = i; j < runs.length; j++) {
           const windowMs = runs[j]! - runs[i]!;
           if (j - i + 1 > burst + windowMs / minMs + 1e-9) {
-            throw new Error(`${j - i + 1} runs in ${windowMs} ms (burst ${burst}, min ${minMs}); runs ${runs.join(',')}`);
+            const what = `${j - i + 1} runs in ${windowMs} ms (burst ${burst}, min ${minMs})`;
+            throw new Error(`${what}; runs ${runs.join(',')}`);
           }
         }
       }
@@ -478,7 +487,7 @@ test('property: idle runner runs exactly every maxInterval', async (t) => {
       await h.stepTo(maxMs * 5 + maxMs / 2);
       await h.stop();
       const want = [1, 2, 3, 4, 5].map((k) => k * maxMs);
-      if (JSON.stringify(h.runs) !== JSON.stringify(want)) throw new Error(`runs ${h.runs.join(',')} want ${want.join(',')}`);
+      if (h.runs.join() !== want.join()) throw new Error(`runs ${h.runs.join()} want ${want.join()}`);
     }),
     { numRuns: 50 },
   );

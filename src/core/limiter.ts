@@ -59,8 +59,10 @@ function nextDown(x: number): number {
   return f64[0];
 }
 
-function countError(method: string, n: number): RangeError {
-  return new RangeError(`${method}: n must be an integer >= 0, got ${n}`);
+/** argumentError names whichever of `n` and `t` is bad (kept out of line: the hot path only tests). */
+function argumentError(method: string, t: number, n: number): RangeError {
+  if (!Number.isInteger(n) || n < 0) return new RangeError(`${method}: n must be an integer >= 0, got ${n}`);
+  return timeError(method, t);
 }
 
 function timeError(method: string, t: number): RangeError {
@@ -115,15 +117,16 @@ export interface WaitOptions {
  * later time refills the interval again (Go's documented "may violate Limit/Burst").
  */
 export class Limiter {
-  #limit: number;
-  #burst: number;
-  /** #tokens is the count as of #last; negative means debt owed to granted future reservations. */
-  #tokens: number;
-  #last = -Infinity;
-  /** #lastEvent is the time to act of the latest granted reservation (may be in the future); only cancel reads it. */
-  #lastEvent = -Infinity;
-  /** #grantMs is where #reserve puts the time to act of a grant: a scratch field, so allowN allocates nothing. */
-  #grantMs = 0;
+  // Subtleness: every numeric field starts as a number. A field declared bare starts as undefined, and
+  // V8 then stores each double written to it as a fresh heap box: an allocation on every allowN.
+  #limit = 0;
+  #burst = 0;
+  /** #tokens is the count as of #lastMs; negative means debt owed to granted future reservations. */
+  #tokens = 0;
+  /** #lastMs is when #tokens was last written ("the beginning of time" until then). */
+  #lastMs = -Infinity;
+  /** #lastEventMs is the time to act of the latest granted reservation (may be in the future); only cancel reads it. */
+  #lastEventMs = -Infinity;
   readonly #clock: Clock;
 
   /**
@@ -140,8 +143,7 @@ export class Limiter {
   }
 
   static {
-    cancelReservation = (lim, tokens, limitAtReserve, timeToActMs, t) =>
-      lim.#cancel(tokens, limitAtReserve, timeToActMs, t);
+    cancelReservation = (lim, tokens, limitAtReserve, timeToActMs, t) => lim.#cancel(tokens, limitAtReserve, timeToActMs, t);
   }
 
   /** limit returns the refill rate in events per second ({@link Inf} for unlimited). */
@@ -172,11 +174,10 @@ export class Limiter {
 
   /**
    * allowN reports whether n events may happen at `t`, and takes their tokens if so; a refusal changes
-   * nothing. Use it to drop or reject events over the limit.
+   * nothing. Use it to drop or reject events over the limit. It allocates nothing.
    */
   allowN(t: number, n: number): boolean {
-    if (!Number.isInteger(n) || n < 0) throw countError('allowN', n);
-    if (!Number.isFinite(t)) throw timeError('allowN', t);
+    if (!Number.isInteger(n) || n < 0 || !Number.isFinite(t)) throw argumentError('allowN', t, n);
     return this.#reserve(t, n, 0);
   }
 
@@ -192,12 +193,9 @@ export class Limiter {
    * granted with an infinite delay: it only holds the bucket in debt until cancelled.
    */
   reserveN(t: number, n: number): Reservation {
-    if (!Number.isInteger(n) || n < 0) throw countError('reserveN', n);
-    checkTime('reserveN', t);
+    if (!Number.isInteger(n) || n < 0 || !Number.isFinite(t)) throw argumentError('reserveN', t, n);
     const ok = this.#reserve(t, n, Infinity);
-    // Go remembers the limit in force at reservation time; an Inf reservation remembers 0.
-    const limitAtReserve = this.#limit === Inf ? 0 : this.#limit;
-    return new Reservation(this, this.#clock, ok, ok ? n : 0, ok ? this.#grantMs : Infinity, limitAtReserve);
+    return this.#reservation(t, n, ok);
   }
 
   /** wait takes one token, sleeping until it is there: `waitN(1, options)`. */
@@ -213,13 +211,12 @@ export class Limiter {
    * signal's reason. A wait on a zero-limit limiter with an empty bucket lasts until aborted.
    */
   async waitN(n: number, options: WaitOptions = {}): Promise<void> {
-    if (!Number.isInteger(n) || n < 0) throw countError('waitN', n);
+    if (!Number.isInteger(n) || n < 0) throw argumentError('waitN', 0, n);
     const { signal, deadline } = options;
     if (deadline !== undefined && (typeof deadline !== 'number' || Number.isNaN(deadline))) {
       throw new RangeError(`waitN: deadline must be a number of milliseconds on the limiter's clock, got ${deadline}`);
     }
-    const limit = this.#limit;
-    if (n > this.#burst && limit !== Inf) {
+    if (n > this.#burst && this.#limit !== Inf) {
       throw new RangeError(`waitN: n (${n}) exceeds the limiter's burst (${this.#burst})`);
     }
     signal?.throwIfAborted();
@@ -227,16 +224,16 @@ export class Limiter {
     // An expired deadline still admits a request that needs no wait (maxWait 0, as allowN).
     const maxWaitMs = deadline === undefined ? Infinity : deadline > now ? deadline - now : 0;
     if (!this.#reserve(now, n, maxWaitMs)) {
-      const needMs = durationFromTokens(limit, n - this.#advance(now));
+      const needMs = durationFromTokens(this.#limit, n - this.#advance(now));
       throw new Error(
         deadline! <= now
           ? `waitN(n=${n}): the deadline has passed and a wait of ${needMs} ms is needed`
           : `waitN(n=${n}): a wait of ${needMs} ms would pass the deadline (${deadline! - now} ms away)`,
       );
     }
-    const actMs = this.#grantMs;
+    const actMs = this.#limit === Inf ? now : this.#lastEventMs;
     if (!(actMs > now)) return;
-    const r = new Reservation(this, this.#clock, true, n, actMs, limit === Inf ? 0 : limit);
+    const r = this.#reservation(now, n, true);
     try {
       await this.#clock.sleep(sleepMsUntil(now, actMs), signal);
     } catch (err) {
@@ -258,7 +255,7 @@ export class Limiter {
     checkTime('setLimitAt', t);
     checkLimit('setLimitAt', limit);
     this.#tokens = this.#advance(t);
-    this.#last = t;
+    this.#lastMs = t;
     this.#limit = limit;
   }
 
@@ -275,36 +272,50 @@ export class Limiter {
     checkTime('setBurstAt', t);
     checkBurst('setBurstAt', burst);
     this.#tokens = this.#advance(t);
-    this.#last = t;
+    this.#lastMs = t;
     this.#burst = burst;
   }
 
   /**
    * #reserve is the one core of allow, reserve and wait: it grants n tokens at `t` if n <= burst and
-   * the wait is at most `maxWaitMs`, committing the new state and putting the time to act in #grantMs.
-   * A refusal changes nothing, not even #last (golang/go#52584).
+   * the wait is at most `maxWaitMs`, and commits the new state only then. A refusal changes nothing, not
+   * even #lastMs (golang/go#52584). The grant's time to act is `t` under an Inf limit, else #lastEventMs.
    */
   #reserve(t: number, n: number, maxWaitMs: number): boolean {
     const limit = this.#limit;
-    if (limit === Inf) {
-      this.#grantMs = t;
-      return true;
-    }
+    if (limit === Inf) return true; // no state change at all
     const tokens = this.#advance(t) - n;
-    const waitMs = tokens < 0 ? durationFromTokens(limit, -tokens) : 0;
+    let waitMs = 0;
+    if (tokens < 0) {
+      // Go's wait is whole nanoseconds (durationFromTokens); a deficit under 1 ns of refill waits 0.
+      // Deciding "some wait" from ns >= 1 first keeps allowN's refusals off the slower full conversion.
+      const ns = (-tokens / limit) * 1e9;
+      if (ns >= 1) {
+        if (maxWaitMs === 0) return false;
+        waitMs = ns > MAX_WAIT_NS ? Infinity : Math.trunc(ns) / 1e6;
+      }
+    }
     if (n > this.#burst || waitMs > maxWaitMs) return false;
-    // Subtleness: #last is set to t even when t < #last (time went backwards), as Go does.
-    this.#last = t;
+    // Subtleness: #lastMs becomes t even when t < #lastMs (time went backwards), as in Go.
+    this.#lastMs = t;
     this.#tokens = tokens;
-    this.#lastEvent = this.#grantMs = t + waitMs;
+    this.#lastEventMs = t + waitMs;
     return true;
   }
 
-  /** #advance returns the tokens at `t` without changing anything: refill since #last, capped at burst. */
+  /** #reservation wraps the outcome of #reserve(t, n) for its holder. */
+  #reservation(t: number, n: number, ok: boolean): Reservation {
+    // Go remembers the limit in force at reservation time; an Inf reservation remembers 0.
+    const inf = this.#limit === Inf;
+    const timeToActMs = !ok ? Infinity : inf ? t : this.#lastEventMs;
+    return new Reservation(this, this.#clock, ok, ok ? n : 0, timeToActMs, inf ? 0 : this.#limit);
+  }
+
+  /** #advance returns the tokens at `t` without changing anything: refill since #lastMs, capped at burst. */
   #advance(t: number): number {
     let tokens = this.#tokens;
-    // Time going backwards (t < #last) earns nothing and costs nothing.
-    if (t > this.#last) tokens += tokensFromDuration(this.#limit, t - this.#last);
+    // Time going backwards (t < #lastMs) earns nothing and costs nothing.
+    if (t > this.#lastMs) tokens += tokensFromDuration(this.#limit, t - this.#lastMs);
     // The cap applies to old surplus too (a lowered burst); debt is never capped.
     return tokens < this.#burst ? tokens : this.#burst;
   }
@@ -316,18 +327,18 @@ export class Limiter {
   #cancel(tokens: number, limitAtReserve: number, timeToActMs: number, t: number): void {
     // Cancelling exactly at the time to act still counts; strictly after it is too late.
     if (this.#limit === Inf || tokens === 0 || timeToActMs < t) return;
-    // Later reservations pushed #lastEvent past this one's time to act; the tokens they were promised
+    // Later reservations pushed #lastEventMs past this one's time to act; the tokens they were promised
     // stay spent. Equal times (even both Infinity, where the subtraction is NaN) mean none.
-    const laterMs = this.#lastEvent === timeToActMs ? 0 : this.#lastEvent - timeToActMs;
+    const laterMs = this.#lastEventMs === timeToActMs ? 0 : this.#lastEventMs - timeToActMs;
     const restore = tokens - tokensFromDuration(limitAtReserve, laterMs);
     if (!(restore > 0)) return;
     const sum = this.#advance(t) + restore;
     this.#tokens = sum < this.#burst ? sum : this.#burst;
-    this.#last = t;
-    if (timeToActMs === this.#lastEvent) {
-      // This was the latest reservation: the previous one acted `tokens` worth of refill earlier.
+    this.#lastMs = t;
+    if (timeToActMs === this.#lastEventMs) {
+      // This was the latest reservation: the one before it acted `tokens` worth of refill earlier.
       const prevMs = timeToActMs + durationFromTokens(limitAtReserve, -tokens);
-      if (prevMs >= t) this.#lastEvent = prevMs;
+      if (prevMs >= t) this.#lastEventMs = prevMs;
     }
   }
 }

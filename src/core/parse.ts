@@ -197,7 +197,14 @@ function httpDateMs(s: string, nowMs: number): number | undefined {
 }
 
 /** utcMs returns the epoch milliseconds of a calendar date and time in UTC, or undefined if invalid. */
-function utcMs(year: number, month: string, dayText: string, hh: string, mi: string, ss: string): number | undefined {
+function utcMs(
+  year: number,
+  month: string,
+  dayText: string,
+  hh: string,
+  mi: string,
+  ss: string,
+): number | undefined {
   const monthIndex = MONTHS.indexOf(month);
   const day = Number(dayText.trim());
   const [hour, minute, second] = [Number(hh), Number(mi), Number(ss)];

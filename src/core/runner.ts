@@ -35,12 +35,13 @@ const MIN_DEFER_MS = 1e-6;
  * {@link BoundedFrequencyRunner.retryAfter} pulls the next run earlier, still through the bucket.
  * In any window of W ms at most `burstRuns + W / minIntervalMs` runs start.
  *
- * Runs are serialized: `fn` is never re-entered, and runs happen only while
- * {@link BoundedFrequencyRunner.loop} is running, which is what every user calls first.
+ * Runs are serialized: `fn` is never re-entered. Runs happen only while
+ * {@link BoundedFrequencyRunner.loop} is running: start it first, abort its signal to stop.
  *
- * Special values: `minIntervalMs` 0 means no rate limit at all (then `burstRuns` is ignored);
- * `maxIntervalMs` `Infinity` or 0 means no periodic runs, only requested ones (0 is read as "none",
- * as the CLI's `--max-interval 0`, rather than Go's "run continuously").
+ * Special values: `minIntervalMs` 0 means no rate limit at all (then `burstRuns` is ignored, and an
+ * fn that calls run() itself runs back to back without yielding to timers); `maxIntervalMs` `Infinity`
+ * or 0 means no periodic runs, only requested ones (0 is read as "none", as the CLI's
+ * `--max-interval 0`, rather than Go's panic or, with `minIntervalMs` 0 too, a continuous loop).
  */
 export class BoundedFrequencyRunner {
   readonly name: string;
@@ -64,10 +65,16 @@ export class BoundedFrequencyRunner {
   #wake: (() => void) | undefined;
   #looping = false;
 
+  get #where(): string {
+    return `BoundedFrequencyRunner ${JSON.stringify(this.name)}`;
+  }
+
   /**
-   * Preconditions, each checked with a RangeError that names the argument: `minIntervalMs` is a finite
-   * number >= 0; `maxIntervalMs` is >= `minIntervalMs`, or 0 or Infinity for no periodic runs;
-   * `burstRuns` is an integer, at least 1 when `minIntervalMs > 0` (a bucket of 0 would never run).
+   * constructor makes an idle runner of `fn`; nothing runs before loop() is called, and `name` only
+   * labels error messages. Preconditions, each checked with a RangeError that names the argument:
+   * `minIntervalMs` is a finite number >= 0; `maxIntervalMs` is >= `minIntervalMs`, or 0 or Infinity
+   * for no periodic runs; `burstRuns` is an integer, at least 1 when `minIntervalMs > 0` (a bucket of
+   * 0 would never run).
    */
   constructor(
     name: string,
@@ -82,7 +89,9 @@ export class BoundedFrequencyRunner {
       throw new RangeError(`${where}: minIntervalMs must be a finite number >= 0, got ${minIntervalMs}`);
     }
     if (!(maxIntervalMs >= 0)) {
-      throw new RangeError(`${where}: maxIntervalMs must be a number >= 0 (0 or Infinity: no periodic runs), got ${maxIntervalMs}`);
+      throw new RangeError(
+        `${where}: maxIntervalMs must be a number >= 0 (0 or Infinity: no periodic runs), got ${maxIntervalMs}`,
+      );
     }
     const periodMs = maxIntervalMs === 0 ? Infinity : maxIntervalMs;
     if (periodMs < minIntervalMs) {
@@ -108,7 +117,7 @@ export class BoundedFrequencyRunner {
    * bucket and the last run time carry over.
    */
   async loop(signal: AbortSignal): Promise<void> {
-    if (this.#looping) throw new Error(`BoundedFrequencyRunner ${JSON.stringify(this.name)}: loop is already running`);
+    if (this.#looping) throw new Error(`${this.#where}: loop is already running`);
     this.#looping = true;
     const onAbort = (): void => this.#wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -151,7 +160,7 @@ export class BoundedFrequencyRunner {
    * through the bucket, so it respects `minIntervalMs`. Throws a RangeError if `ms` is NaN.
    */
   retryAfter(ms: number): void {
-    if (Number.isNaN(ms)) throw new RangeError(`BoundedFrequencyRunner ${JSON.stringify(this.name)}: retryAfter ms must be a number, got NaN`);
+    if (Number.isNaN(ms)) throw new RangeError(`${this.#where}: retryAfter ms must be a number, got NaN`);
     const atMs = this.#clock.now() + Math.max(0, ms);
     if (this.#retryAtMs !== undefined && this.#retryAtMs < atMs) return;
     this.#retryAtMs = atMs;
@@ -197,7 +206,9 @@ export class BoundedFrequencyRunner {
     try {
       if (atMs === Infinity) {
         // No timer at all (no periodic runs): never hand Infinity to the clock.
-        await new Promise<void>((resolve) => wake.signal.addEventListener('abort', () => resolve(), { once: true }));
+        await new Promise<void>((resolve) => {
+          wake.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
       } else {
         await this.#clock.sleep(atMs - nowMs, wake.signal);
       }

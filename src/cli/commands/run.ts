@@ -124,7 +124,9 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
     metrics.add(r);
     if (joblog !== undefined && r.status !== 'interrupted') joblog.write(formatJoblogRow(joblogRow(r, e.job as Job<CommandPayload>, bytes)));
     if (results !== undefined) results.write(`${JSON.stringify(relativeResult(r, startMs))}\n`);
-    if (!single && r.status === 'failed' && r.error !== undefined && !s.quiet) io.stderr.write(`throttle: job ${r.seq + 1} (${r.key}): ${r.error}\n`);
+    if (r.status === 'failed' && r.error !== undefined && !s.quiet) {
+      io.stderr.write(single ? `throttle: ${r.error}\n` : `throttle: job ${r.seq + 1} (${r.key}): ${r.error}\n`);
+    }
     halt?.(r);
   });
 
