@@ -22,6 +22,8 @@ export class OutputRouter {
   #head = 0;
   #broken = false;
   onBrokenPipe: (() => void) | undefined;
+  /** beforeWrite runs before each write (the progress bar clears its line there). */
+  beforeWrite: (() => void) | undefined;
 
   constructor(options: { stdout: Writable; stderr: Writable; keepOrder: boolean; tag: boolean }) {
     this.#dest = { stdout: options.stdout, stderr: options.stderr };
@@ -81,6 +83,7 @@ export class OutputRouter {
   /** write sends text to a destination; false means it is full: wait for `drain` before writing more. */
   write(name: StreamName, data: string | Buffer): boolean {
     if (this.#broken) return true;
+    this.beforeWrite?.();
     return this.#dest[name].write(data);
   }
 

@@ -32,6 +32,18 @@ Examples:
   throttle -j 8 --joblog jobs.log --resume --input urls.txt -- wget -q {}
 `;
 
+const HTTP_EXAMPLES = `
+Examples:
+  # a load test: 50 requests/s for 30 s, 8 in flight, latency measured from each request's due time
+  throttle http -r 50/s -j 8 --duration 30s http://127.0.0.1:8080/health
+
+  # one request per input line, retried on 429/5xx, honouring Retry-After
+  cat ids.txt | throttle http -r 10/s --retries 5 -H 'Authorization: Bearer $TOKEN' https://api.example.test/items/{}
+
+  # whole URLs from a file, statuses only, report for CI
+  throttle http --urls urls.txt --print status --report http.json
+`;
+
 /**
  * buildProgram declares every subcommand and its flags. Each action imports its module only when it runs,
  * so starting up costs commander and nothing else.
@@ -45,7 +57,8 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     .showSuggestionAfterError(true);
   const errorsOneLine = (cmd: Command): Command =>
     cmd.exitOverride().configureOutput({
-      outputError: (text, write) => write(`throttle: ${text.replace(/^error: /, '').trimEnd()} (see throttle ${cmd.name() === 'throttle' ? '' : `${cmd.name()} `}--help)\n`),
+      // One line: commander puts its "(Did you mean --retries?)" on a line of its own.
+      outputError: (text, write) => write(`throttle: ${text.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' ')} (see throttle ${cmd.name() === 'throttle' ? '' : `${cmd.name()} `}--help)\n`),
     });
   errorsOneLine(program);
 
@@ -78,5 +91,38 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
       setExitCode(await runCommand(settings));
     });
   errorsOneLine(run);
+
+  const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+  const http = addLimitOptions(
+    program
+      .command('http')
+      .description('Send HTTP requests under the same limits: a load test, or one request per input line.')
+      .usage('[options] <url...>')
+      .argument('[url...]', 'target URLs, used in turn; {} in them takes each input line, URL-encoded'),
+  )
+    .option('-X, --method <method>', 'request method (default: GET, or POST with --data)')
+    .option('-H, --header <header>', "request header 'Name: value' (repeatable)", collect)
+    .option('--data <text>', 'request body')
+    .option('--data-file <file>', 'request body from a file')
+    .option('--requests <n>', 'load mode: send n requests in all (default: one per URL)')
+    .option('--duration <dur>', 'load mode: send requests for this long')
+    .option('--urls <file>', 'read whole URLs, one per line, from a file ("-" for stdin)')
+    .option('--input <file>', 'read input lines for {} from this file instead of stdin')
+    .option('--ok <codes>', 'statuses that count as success (default: 200-399)')
+    .option('--retry-on <codes>', 'statuses to retry, besides connection errors', '429,502,503,504')
+    .option('--no-pause', 'do not hold an origin after a 429/503 with Retry-After')
+    .option('--mutating-concurrency <n>', 'separate in-flight cap for POST, PUT, PATCH and DELETE')
+    .addOption(new Option('--print <what>', 'write each response to stdout: body, status or none (default: none in load mode, else body)').choices(['body', 'status', 'none']))
+    .option('-k, --keep-order', 'print responses in input order')
+    .option('--json', 'print the JSON report on stdout')
+    .addHelpText('after', HTTP_EXAMPLES)
+    .action(async (urls: string[], options: Record<string, unknown>) => {
+      const { readFileSync } = await import('node:fs');
+      const { httpSettings } = await import('./settings.js');
+      const settings = httpSettings(urls, options, (file) => readFileSync(file));
+      const { httpCommand } = await import('./commands/http.js');
+      setExitCode(await httpCommand(settings));
+    });
+  errorsOneLine(http);
   return program;
 }

@@ -236,3 +236,151 @@ export function runSettings(command: readonly string[], o: RawRunOptions): RunSe
     halt: o.halt === undefined ? undefined : parseHalt(o.halt),
   };
 }
+
+export interface HttpSettings extends LimitSettings, ReportSettings {
+  readonly urls: readonly URL[];
+  /** urlTemplates are the URLs as typed, for those that hold the placeholder. */
+  readonly templates: readonly string[];
+  readonly method: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer | undefined;
+  /** mode: `load` sends --requests or --duration worth; `lines` one request per input line ({} in a URL); `urls` whole URLs from a file or stdin. */
+  readonly mode: 'load' | 'lines' | 'urls';
+  readonly requests: number;
+  readonly durationMs: number | undefined;
+  readonly urlsFile: string | undefined;
+  readonly inputFile: string | undefined;
+  readonly ok: (status: number) => boolean;
+  readonly retryOn: ReadonlySet<number>;
+  readonly pause: boolean;
+  readonly mutatingConcurrency: number | undefined;
+  readonly print: 'body' | 'status' | 'none';
+  readonly keepOrder: boolean;
+  readonly json: boolean;
+}
+
+export interface RawHttpOptions extends RawLimitOptions {
+  method?: string;
+  header?: string[];
+  data?: string;
+  dataFile?: string;
+  requests?: string;
+  duration?: string;
+  urls?: string;
+  input?: string;
+  ok?: string;
+  retryOn?: string;
+  pause?: boolean;
+  mutatingConcurrency?: string;
+  print?: string;
+  keepOrder?: boolean;
+  json?: boolean;
+}
+
+/** HTTP_RETRY_DEFAULT: the statuses worth retrying unless --retry-on says otherwise. */
+export const HTTP_RETRY_DEFAULT = '429,502,503,504';
+const PLACEHOLDER = '{}';
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** statusSet parses a list of HTTP statuses and ranges, e.g. 200-299,304. */
+function statusSet(flag: string, text: string): Set<number> {
+  const codes = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d{3})(?:-(\d{3}))?\s*$/.exec(part);
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m?.[2] === undefined ? lo : Number(m[2]);
+    if (!m || lo < 100 || hi > 599 || hi < lo) throw new UsageError(`${flag}: invalid HTTP statuses "${text}": use e.g. ${flag} 200-299,304`);
+    for (let c = lo; c <= hi; c++) codes.add(c);
+  }
+  return codes;
+}
+
+/** parseUrl checks one URL: http or https, absolute. `where` says where it came from for the message. */
+export function parseUrl(text: string, where: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`${where}: invalid URL "${text}": use e.g. http://127.0.0.1:8080/path`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${where}: unsupported URL scheme "${url.protocol}" in "${text}": use http:// or https://`);
+  return url;
+}
+
+/** httpSettings builds the settings of `throttle http`; everything is checked before any request is sent. */
+export function httpSettings(urlArgs: readonly string[], o: RawHttpOptions, readFile: (file: string) => Buffer): HttpSettings {
+  const base = limitSettings(o);
+  if (urlArgs.length === 0 && o.urls === undefined) {
+    throw new UsageError('no URL given: e.g. throttle http -r 50/s --requests 1000 http://127.0.0.1:8080/ or: cat ids | throttle http http://127.0.0.1:8080/items/{}');
+  }
+  const templates = urlArgs.filter((u) => u.includes(PLACEHOLDER));
+  const urls = urlArgs.map((u) => parseUrl(u.split(PLACEHOLDER).join('x'), 'URL'));
+  const method = (o.method ?? (o.data !== undefined || o.dataFile !== undefined ? 'POST' : 'GET')).toUpperCase();
+  if (!TOKEN.test(method)) throw new UsageError(`-X, --method: invalid method "${o.method}": use e.g. -X POST`);
+  const headers = (o.header ?? []).map((h): [string, string] => {
+    const colon = h.indexOf(':');
+    const name = colon > 0 ? h.slice(0, colon).trim() : '';
+    const value = colon > 0 ? h.slice(colon + 1).trim() : '';
+    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new UsageError(`-H, --header: invalid header "${maskHeaderLine(h)}": use e.g. -H 'Accept: application/json'`);
+    return [name, value];
+  });
+  if (o.data !== undefined && o.dataFile !== undefined) throw new UsageError('--data and --data-file: pick one');
+  let body: Buffer | undefined;
+  if (o.data !== undefined) body = Buffer.from(o.data);
+  if (o.dataFile !== undefined) {
+    try {
+      body = readFile(o.dataFile);
+    } catch (err) {
+      throw new UsageError(`--data-file ${o.dataFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  const mode = o.urls !== undefined ? 'urls' : templates.length > 0 ? 'lines' : 'load';
+  if (o.urls !== undefined && urlArgs.length > 0) throw new UsageError('--urls reads every URL from a file or stdin: give no URL arguments with it');
+  if (mode !== 'load' && (o.requests !== undefined || o.duration !== undefined)) {
+    throw new UsageError(`${o.requests !== undefined ? '--requests' : '--duration'} applies to load mode; with ${mode === 'urls' ? '--urls' : '{} in a URL'} there is one request per input line`);
+  }
+  if (mode === 'lines' && templates.length !== urls.length) throw new UsageError('{} must appear in every URL or in none');
+  if (o.input !== undefined && mode !== 'lines') throw new UsageError('--input applies with {} in the URLs (use --urls <file> for whole URLs)');
+  const requests = o.requests === undefined ? (o.duration === undefined ? urls.length : Infinity) : integer('--requests', o.requests, 1, '--requests 1000');
+  const durationMs = o.duration === undefined ? undefined : parseDurationFlag('--duration', o.duration);
+  if (durationMs === 0) throw new UsageError('--duration: must be longer than 0, e.g. --duration 10s');
+  const okSet = o.ok === undefined ? undefined : statusSet('--ok', o.ok);
+  const mutatingConcurrency = o.mutatingConcurrency === undefined ? undefined : integer('--mutating-concurrency', o.mutatingConcurrency, 1, '--mutating-concurrency 2', true);
+  return {
+    ...base,
+    urls,
+    templates,
+    method,
+    headers,
+    body,
+    mode,
+    requests,
+    durationMs,
+    urlsFile: o.urls,
+    inputFile: o.input,
+    ok: okSet === undefined ? (s) => s >= 200 && s < 400 : (s) => okSet.has(s),
+    retryOn: statusSet('--retry-on', o.retryOn ?? HTTP_RETRY_DEFAULT),
+    pause: o.pause !== false,
+    mutatingConcurrency,
+    print: oneOf('--print', o.print ?? (mode === 'load' ? 'none' : 'body'), ['body', 'status', 'none'] as const),
+    keepOrder: o.keepOrder === true,
+    json: o.json === true,
+  };
+}
+
+function parseDurationFlag(flag: string, text: string): number {
+  return duration(flag, text);
+}
+
+/** SECRET_HEADERS are never printed: reports, logs and errors show their values masked. */
+const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** maskHeader returns a header's value fit for printing. */
+export function maskHeader(name: string, value: string): string {
+  return SECRET_HEADERS.has(name.toLowerCase()) ? '***' : value;
+}
+
+function maskHeaderLine(line: string): string {
+  const colon = line.indexOf(':');
+  return colon > 0 ? `${line.slice(0, colon)}: ${maskHeader(line.slice(0, colon).trim(), line.slice(colon + 1).trim())}` : line;
+}

@@ -314,8 +314,11 @@ export class Limiter {
   /** #advance returns the tokens at `t` without changing anything: refill since #lastMs, capped at burst. */
   #advance(t: number): number {
     let tokens = this.#tokens;
-    // Time going backwards (t < #lastMs) earns nothing and costs nothing.
-    if (t > this.#lastMs) tokens += tokensFromDuration(this.#limit, t - this.#lastMs);
+    const lastMs = this.#lastMs;
+    const limit = this.#limit;
+    // tokensFromDuration, inlined for allowN's sake. Time going backwards (t < #lastMs) earns nothing
+    // and costs nothing; t > lastMs also means a positive span, so an Inf limit cannot make 0 × Inf.
+    if (t > lastMs && limit > 0) tokens += ((t - lastMs) / 1000) * limit;
     // The cap applies to old surplus too (a lowered burst); debt is never capped.
     return tokens < this.#burst ? tokens : this.#burst;
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { InflightLimiter, Slot } from '../core/inflight.js';
 import { Limiter } from '../core/limiter.js';
@@ -29,6 +30,11 @@ export interface SchedulerOptions {
   lookahead: number;
   /** durationMs stops taking new jobs once their arrival lies this far past the start. */
   durationMs?: number;
+  /**
+   * maxPauseMs caps how long an attempt's `pauseMs` may hold its group (0 turns pausing off). While a group
+   * is paused, none of its jobs passes the gates; each waits without holding a slot or a token.
+   */
+  maxPauseMs?: number;
 }
 
 /** RunStats is what the scheduler knows about a whole run once it is over. */
@@ -75,6 +81,8 @@ export class Scheduler<P = unknown> {
   #wakeFeeder: (() => void) | undefined;
   #allDone: (() => void) | undefined;
   #sourceBusy: Promise<unknown> | undefined;
+  /** #pausedUntil maps a group to the time before which none of its jobs may pass the gates. */
+  readonly #pausedUntil = new Map<string, number>();
 
   constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
@@ -82,6 +90,9 @@ export class Scheduler<P = unknown> {
     this.#executor = executor;
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
+    // Every job waiting for a slot, a token or a backoff, and every running attempt, listens on these two
+    // signals: thousands of listeners are the design, not a leak, so Node must not warn past ten.
+    setMaxListeners(0, this.#stop.signal, this.#kill.signal);
   }
 
   /** running is how many attempts execute right now. */
@@ -238,6 +249,7 @@ export class Scheduler<P = unknown> {
           status = 'ok';
           break;
         }
+        if (last.pauseMs !== undefined) this.#pause(job.group ?? '', last.pauseMs);
         if (stop.aborted) break;
         const delayMs = last.retryable ? o.retry.next(job.seq, attempt, last.retryAfterMs) : undefined;
         if (delayMs === undefined) {
@@ -281,6 +293,7 @@ export class Scheduler<P = unknown> {
   async #pass(job: Job<P>): Promise<Slot | undefined> {
     const o = this.#o;
     const stop = this.#stop.signal;
+    if (this.#pausedUntil.size > 0) await this.#unpaused(job.group ?? '');
     if (o.onFull === 'reject') {
       await this.#token(job);
       return o.inflight.tryAcquire(job.kind);
@@ -293,6 +306,28 @@ export class Scheduler<P = unknown> {
       throw err;
     }
     return slot;
+  }
+
+  /** #pause holds a group's jobs at the gates for `ms` (capped by maxPauseMs); a longer pause wins. */
+  #pause(group: string, ms: number): void {
+    const capMs = Math.min(ms, this.#o.maxPauseMs ?? 0);
+    if (!(capMs > 0)) return;
+    const untilMs = this.#clock.now() + capMs;
+    if (untilMs > (this.#pausedUntil.get(group) ?? -Infinity)) this.#pausedUntil.set(group, untilMs);
+  }
+
+  /** #unpaused waits until the group's pause is over; a pause extended meanwhile is waited out too. */
+  async #unpaused(group: string): Promise<void> {
+    for (;;) {
+      const untilMs = this.#pausedUntil.get(group);
+      if (untilMs === undefined) return;
+      const waitMs = untilMs - this.#clock.now();
+      if (waitMs <= 0) {
+        this.#pausedUntil.delete(group);
+        return;
+      }
+      await this.#clock.sleep(waitMs, this.#stop.signal);
+    }
   }
 
   /** #token waits until the bucket grants the job's tokens; a stop cancels the reservation (tokens go back). */

@@ -18,6 +18,8 @@ export interface Job<P = unknown> {
   readonly tokens?: number;
   /** kind picks the in-flight pool: read-only (default) or mutating. */
   readonly kind?: WorkKind;
+  /** group names the target a pause applies to (an HTTP origin); jobs without one share a single group. */
+  readonly group?: string;
 }
 
 /** AttemptOutcome is what an executor reports for one attempt. */
@@ -29,6 +31,11 @@ export interface AttemptOutcome {
   readonly retryable: boolean;
   /** retryAfterMs is a server's Retry-After, already parsed. */
   readonly retryAfterMs?: number;
+  /**
+   * pauseMs asks the scheduler to grant nothing more to this job's group for that long (a 429 or 503 with
+   * Retry-After: the whole target said to come back later).
+   */
+  readonly pauseMs?: number;
   /** error is a one-line description when the attempt failed without a code of its own. */
   readonly error?: string;
   /** signal names the signal that ended a process ("SIGTERM"), if one did. */

@@ -195,13 +195,24 @@ export interface ProgressOptions {
   paint?: Paint;
 }
 
+/** ProgressHandle controls a running progress bar. */
+export interface ProgressHandle {
+  /** clear erases the bar's line so that other output written next to the terminal starts clean. */
+  clear(): void;
+  /** stop erases the bar for good and unsubscribes; a second call does nothing. */
+  stop(): void;
+}
+
+/** ERASE_LINE moves to the start of the line and erases it. */
+const ERASE_LINE = '\r\x1b[2K';
+
 /**
  * startProgress draws a one-line progress bar (cli-progress) on `stream`, fed by the scheduler's events, and
  * redrawn at most ten times a second. `stop` erases the line and leaves the cursor at its start, so what is
  * printed next starts on a clean line; it unsubscribes and leaves no timer behind. Calling stop again does
  * nothing.
  */
-export function startProgress(options: ProgressOptions): { stop(): void } {
+export function startProgress(options: ProgressOptions): ProgressHandle {
   const { stream, scheduler } = options;
   const clock = options.clock ?? systemClock;
   const paint = options.paint ?? plain;
@@ -240,7 +251,17 @@ export function startProgress(options: ProgressOptions): { stop(): void } {
   bar.start(options.total ?? 0, 0);
 
   let stopped = false;
+  let shown = true;
   return {
+    clear(): void {
+      if (stopped || !shown) return;
+      stream.write(ERASE_LINE);
+      shown = false;
+      // The next frame (within 100 ms) draws it again, below the output that needed the line.
+      setImmediate(() => {
+        shown = true;
+      });
+    },
     stop(): void {
       if (stopped) return;
       stopped = true;

@@ -1,5 +1,4 @@
-import { createReadStream, createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { InflightLimiter } from '../../core/inflight.js';
@@ -9,27 +8,15 @@ import { Scheduler } from '../../engine/scheduler.js';
 import type { Job, Result } from '../../engine/types.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { type CommandPayload, CommandExecutor } from '../../executors/command.js';
-import { Metrics } from '../../measure/metrics.js';
-import { buildReport, formatJson, type Report, type ReportConfig } from '../../report/json.js';
+import type { Report } from '../../report/json.js';
 import { JOBLOG_HEADER, type JoblogEntry, formatJoblogRow, parseJoblog } from '../../report/joblog.js';
 import { commandLine, shellQuotePosix } from '../../report/quote.js';
-import { formatSummary } from '../../report/text.js';
 import { countJobs } from '../../sources/count.js';
 import { readLines } from '../../sources/lines.js';
-import { paintFor, wantsProgress } from '../../ui/colour.js';
-import { startProgress } from '../../ui/progress.js';
+import { openInput } from '../input.js';
 import { OutputRouter } from '../output.js';
+import { closeStream, configOf, type Io, processIo, runSession } from '../session.js';
 import type { HaltPolicy, RunSettings } from '../settings.js';
-
-/** Io is the process's streams and environment, injectable for tests. */
-export interface Io {
-  readonly stdin: Readable & { isTTY?: boolean };
-  readonly stdout: NodeJS.WriteStream;
-  readonly stderr: NodeJS.WriteStream;
-  readonly env: NodeJS.ProcessEnv;
-}
-
-const processIo: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 
 /** EXIT_BROKEN_PIPE is what a process killed by SIGPIPE reports (128 + 13). */
 const EXIT_BROKEN_PIPE = 141;
@@ -44,7 +31,7 @@ const EXIT_TIMEOUT = 124;
 export async function runCommand(s: RunSettings, io: Io = processIo): Promise<number> {
   const done = s.resume === 'none' ? undefined : readJoblog(s.joblog!);
   const skip = done === undefined ? undefined : (seq: number) => isDone(done.get(seq), s.resume);
-  const input = s.perLine ? openInput(s.inputFile, io) : undefined;
+  const input = s.perLine ? openInput(s.inputFile ?? '-', '--input', io.stdin) : undefined;
   const wrapper = !s.perLine;
   const single = wrapper && s.count === 1;
 
@@ -73,89 +60,54 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
     ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
   });
 
-  // Outcomes that end the run early.
-  let interrupted = false;
-  let halted = false;
-  let killTimer: NodeJS.Timeout | undefined;
-  const stopGracefully = (signal: NodeJS.Signals): void => {
-    scheduler.stop();
-    executor.signalAll(signal);
-    killTimer ??= setTimeout(() => executor.signalAll('SIGKILL'), s.killAfterMs);
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (interrupted) {
-      scheduler.kill();
-      executor.signalAll('SIGKILL');
-      return;
-    }
-    interrupted = true;
-    // In wrapper mode on a terminal, the child shares our process group and got the terminal's signal too.
-    if (!(wrapper && io.stdin.isTTY === true && signal === 'SIGINT')) stopGracefully(signal);
-    else scheduler.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  if (router !== undefined) {
-    router.onBrokenPipe = () => {
-      scheduler.stop();
-      executor.signalAll('SIGTERM');
-      killTimer ??= setTimeout(() => executor.signalAll('SIGKILL'), s.killAfterMs);
-    };
-  }
-
   const joblog = s.joblog === undefined ? undefined : openJoblog(s.joblog, s.resume !== 'none');
-  const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
-  const metrics = new Metrics();
+  let halted = false;
   const halt = s.halt === undefined ? undefined : haltWatcher(s.halt, (when) => {
     halted = true;
-    if (when === 'now') stopGracefully('SIGTERM');
-    else scheduler.stop();
-  });
-  const startMs = performance.now();
-  scheduler.events.on((e) => {
-    if (e.type === 'arrived') {
-      router?.expect(e.job.seq, e.job.key);
-      return;
+    if (when === 'now') {
+      scheduler.stop();
+      executor.signalAll('SIGTERM');
+      setTimeout(() => executor.signalAll('SIGKILL'), s.killAfterMs).unref();
+    } else {
+      scheduler.stop();
     }
-    if (e.type !== 'done') return;
-    const r = e.result;
-    const bytes = router?.job(r.seq).bytes ?? 0;
-    router?.finish(r.seq);
-    metrics.add(r);
-    if (joblog !== undefined && r.status !== 'interrupted') joblog.write(formatJoblogRow(joblogRow(r, e.job as Job<CommandPayload>, bytes)));
-    if (results !== undefined) results.write(`${JSON.stringify(relativeResult(r, startMs))}\n`);
-    if (r.status === 'failed' && r.error !== undefined && !s.quiet) {
-      io.stderr.write(single ? `throttle: ${r.error}\n` : `throttle: job ${r.seq + 1} (${r.key}): ${r.error}\n`);
-    }
-    halt?.(r);
   });
-
-  const paint = paintFor(io.stderr, io.env);
-  const progress = wantsProgress(io.stderr, io.env, s.progress && !single)
-    ? startProgress({ stream: io.stderr, scheduler, ...(s.count !== Infinity && wrapper ? { total: s.count } : {}), targetRatePerSec: s.ratePerSec, paint })
-    : undefined;
-
-  let stats;
+  // A wrapped command on a terminal shares throttle's process group: it got the terminal's Ctrl-C already.
+  const sharesTerminal = wrapper && io.stdin.isTTY === true;
+  let outcome;
   try {
-    stats = await scheduler.run();
+    outcome = await runSession({
+      io,
+      settings: s,
+      scheduler,
+      stopper: {
+        terminate: (signal) => (sharesTerminal && signal === 'SIGINT' ? undefined : executor.signalAll(signal)),
+        kill: () => executor.signalAll('SIGKILL'),
+      },
+      killAfterMs: s.killAfterMs,
+      router,
+      commandText: commandLine(s.command),
+      config: configOf(s),
+      ...(wrapper ? { total: s.count } : {}),
+      progress: !single,
+      summary: !single,
+      describeFailure: (r) => (single ? `${r.error}` : `job ${r.seq + 1} (${r.key}): ${r.error}`),
+      onResult: (r, job) => {
+        if (joblog !== undefined && r.status !== 'interrupted') {
+          joblog.write(formatJoblogRow(joblogRow(r, job, router?.job(r.seq).bytes ?? 0)));
+        }
+        halt?.(r);
+      },
+    });
   } finally {
-    progress?.stop();
-    clearTimeout(killTimer);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     input?.destroy();
-    await Promise.all([closeStream(joblog), results === io.stdout ? undefined : closeStream(results as WriteStream | undefined)]);
+    await closeStream(joblog);
   }
-
-  const summary = metrics.close(stats.endMs - stats.startMs, stats.peakRunning);
-  const report = buildReport(commandLine(s.command), 'real', reportConfig(s), summary);
-  if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
-  const brokenPipe = router?.broken === true;
-  if (!s.quiet && !single && !brokenPipe) io.stderr.write(formatSummary(report, paint));
+  const { stats, report, interrupted, brokenPipe } = outcome;
   if (interrupted && !stats.exhausted && s.perLine && !s.quiet) {
-    io.stderr.write(`throttle: interrupted after reading ${linesRead} input lines; ${summary.jobs.interrupted} jobs did not finish${s.joblog === undefined ? '' : ` (run again with --resume to do the rest)`}\n`);
+    io.stderr.write(`throttle: interrupted after reading ${linesRead} input lines; ${report.jobs.interrupted} jobs did not finish${s.joblog === undefined ? '' : ' (run again with --resume to do the rest)'}\n`);
   }
-  return exitStatus(s, report, { interrupted, halted, brokenPipe, single });
+  return exitStatus(report, { interrupted, halted, brokenPipe, single });
 }
 
 function isDone(entry: JoblogEntry | undefined, resume: RunSettings['resume']): boolean {
@@ -177,17 +129,6 @@ function openJoblog(file: string, append: boolean): WriteStream {
   const stream = createWriteStream(file, { flags: append ? 'a' : 'w' });
   if (fresh) stream.write(JOBLOG_HEADER);
   return stream;
-}
-
-function openInput(file: string | undefined, io: Io): Readable {
-  if (file === undefined || file === '-') return io.stdin;
-  try {
-    if (!statSync(file).isFile()) throw new UsageError(`--input ${file}: not a file`);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`--input ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  return createReadStream(file);
 }
 
 /** payloadFor builds the argv of one job; `line` replaces the placeholder (never split, never re-parsed). */
@@ -227,12 +168,6 @@ function signalNumber(name: string): number | undefined {
   return (constants.signals as Record<string, number | undefined>)[name];
 }
 
-/** relativeResult gives a Result's times in ms since the run began (for --output streams). */
-function relativeResult(r: Result, startMs: number): Result {
-  const rel = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.round((t - startMs) * 1000) / 1000);
-  return { ...r, arrivalMs: rel(r.arrivalMs)!, grantedMs: rel(r.grantedMs), startedMs: rel(r.startedMs), endedMs: rel(r.endedMs)! };
-}
-
 function haltWatcher(h: HaltPolicy, trigger: (when: 'soon' | 'now') => void): (r: Result) => void {
   let done = 0;
   let hits = 0;
@@ -251,21 +186,7 @@ function haltWatcher(h: HaltPolicy, trigger: (when: 'soon' | 'now') => void): (r
   };
 }
 
-function reportConfig(s: RunSettings): ReportConfig {
-  return {
-    rate: s.ratePerSec === Infinity ? null : s.ratePerSec,
-    burst: s.burst,
-    concurrency: s.concurrency === Infinity ? null : s.concurrency,
-    onFull: s.onFull,
-    retries: s.retries,
-    backoffBaseMs: s.backoffBaseMs,
-    backoffMaxMs: s.backoffMaxMs,
-    jitter: s.jitter,
-    timeoutMs: s.timeoutMs === Infinity ? null : s.timeoutMs,
-  };
-}
-
-function exitStatus(s: RunSettings, report: Report, o: { interrupted: boolean; halted: boolean; brokenPipe: boolean; single: boolean }): number {
+function exitStatus(report: Report, o: { interrupted: boolean; halted: boolean; brokenPipe: boolean; single: boolean }): number {
   if (o.brokenPipe) return EXIT_BROKEN_PIPE;
   if (o.single && report.jobs.total === 1 && report.jobs.interrupted === 0) {
     const code = Object.keys(report.outcomes)[0];
@@ -276,9 +197,4 @@ function exitStatus(s: RunSettings, report: Report, o: { interrupted: boolean; h
   if (o.interrupted) return ExitCode.interrupted;
   if (o.halted || report.jobs.failed > 0 || report.jobs.rejected > 0) return ExitCode.someFailed;
   return ExitCode.ok;
-}
-
-function closeStream(stream: WriteStream | undefined): Promise<void> | undefined {
-  if (stream === undefined) return undefined;
-  return new Promise((resolve) => stream.end(resolve));
 }

@@ -1,0 +1,131 @@
+import type { Readable } from 'node:stream';
+import { InflightLimiter } from '../../core/inflight.js';
+import { Inf, Limiter } from '../../core/limiter.js';
+import { RetryPolicy } from '../../core/retry.js';
+import { Scheduler } from '../../engine/scheduler.js';
+import type { Job } from '../../engine/types.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { openInput } from '../input.js';
+import { type HttpPayload, HttpExecutor } from '../../executors/http.js';
+import { readLines } from '../../sources/lines.js';
+import { OutputRouter } from '../output.js';
+import { configOf, type Io, processIo, runSession } from '../session.js';
+import { type HttpSettings, maskHeader, parseUrl } from '../settings.js';
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** DEFAULT_CONNECTIONS: sockets per origin when -j sets no cap. */
+const DEFAULT_CONNECTIONS = 64;
+
+/**
+ * httpCommand is `throttle http`: requests under the shared limits, from a load generator (--requests,
+ * --duration), from input lines ({} in the URLs) or from whole URLs (--urls). Several URLs take turns.
+ * Returns 0 when every request succeeded, 1 when some failed, 130 when interrupted.
+ */
+export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<number> {
+  const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
+  const inflight = new InflightLimiter({ limit: s.concurrency, ...(s.mutatingConcurrency === undefined ? {} : { mutatingLimit: s.mutatingConcurrency }) });
+  const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
+  const router = s.print === 'none' ? undefined : new OutputRouter({ stdout: io.stdout, stderr: io.stderr, keepOrder: s.keepOrder, tag: false });
+  const executor = new HttpExecutor({
+    connections: s.concurrency === Infinity ? DEFAULT_CONNECTIONS : s.concurrency,
+    timeoutMs: s.timeoutMs,
+    ok: s.ok,
+    retryOn: s.retryOn,
+    pause: s.pause,
+    print: s.print,
+    ...(router === undefined ? {} : { output: router }),
+  });
+  const input = s.mode === 'load' ? undefined : openInput(s.mode === 'urls' ? s.urlsFile! : (s.inputFile ?? '-'), s.mode === 'urls' ? '--urls' : '--input', io.stdin);
+  const source = input === undefined ? loadJobs(s) : lineJobs(input, s);
+  const lookahead = s.concurrency === Infinity ? 4096 : Math.min(Math.max(4 * s.concurrency, 256), 65_536);
+  const scheduler = new Scheduler<HttpPayload>(source, executor, {
+    limiter,
+    inflight,
+    onFull: s.onFull,
+    retry,
+    arrivals: s.mode === 'load' ? 'schedule' : 'read',
+    lookahead,
+    maxPauseMs: s.pause ? s.backoffMaxMs : 0,
+    ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
+  });
+  const printable = s.urls.length > 0 ? s.urls.map((u) => u.href).join(' ') : `--urls ${s.urlsFile}`;
+  let outcome;
+  try {
+    outcome = await runSession({
+      io,
+      settings: s,
+      scheduler,
+      stopper: { terminate: () => undefined, kill: () => undefined },
+      killAfterMs: 0,
+      router,
+      commandText: `${s.method} ${printable}`,
+      config: {
+        ...configOf(s),
+        method: s.method,
+        headers: Object.fromEntries(s.headers.map(([name, value]) => [name, maskHeader(name, value)])),
+        mutatingConcurrency: s.mutatingConcurrency === undefined || s.mutatingConcurrency === Infinity ? null : s.mutatingConcurrency,
+        pause: s.pause,
+      },
+      ...(s.mode === 'load' ? { total: s.requests } : {}),
+      progress: true,
+      summary: true,
+      printReportJson: s.json,
+      describeFailure: (r) => `request ${r.seq + 1} (${r.key}): ${r.error ?? `status ${r.code}`}`,
+      extra: () => ({
+        bytes: { received: executor.bytesReceived, sent: executor.bytesSent },
+        errors: { ...executor.errors },
+        targets: Object.fromEntries(executor.targets),
+      }),
+    });
+  } finally {
+    input?.destroy();
+    await executor.close();
+  }
+  const { report, interrupted, brokenPipe } = outcome;
+  if (brokenPipe) return 141;
+  if (interrupted) return ExitCode.interrupted;
+  return report.jobs.failed > 0 || report.jobs.rejected > 0 ? ExitCode.someFailed : ExitCode.ok;
+}
+
+function payload(s: HttpSettings, url: URL): HttpPayload {
+  return { url, method: s.method, headers: s.headers, body: s.body };
+}
+
+function kindOf(method: string): 'readOnly' | 'mutating' {
+  return MUTATING.has(method) ? 'mutating' : 'readOnly';
+}
+
+/** loadJobs yields the load: request k goes to URL k mod n (round-robin, one after another). */
+function* loadJobs(s: HttpSettings): Generator<Job<HttpPayload>> {
+  const payloads = s.urls.map((u) => payload(s, u));
+  const kind = kindOf(s.method);
+  for (let seq = 0; seq < s.requests; seq++) {
+    const p = payloads[seq % payloads.length]!;
+    yield { seq, key: p.url.href, payload: p, kind, group: p.url.origin };
+  }
+}
+
+/** lineJobs yields one request per input line: URL-encoded into {} of the next URL in turn, or a whole URL. */
+async function* lineJobs(input: Readable, s: HttpSettings): AsyncGenerator<Job<HttpPayload>> {
+  const kind = kindOf(s.method);
+  let seq = 0;
+  for await (const line of readLines(input)) {
+    if (s.mode === 'urls' && line.trim() === '') {
+      seq++;
+      continue;
+    }
+    const text = s.mode === 'urls' ? line.trim() : s.templates[seq % s.templates.length]!.split('{}').join(encodeURIComponent(line));
+    try {
+      const url = parseUrl(text, `${s.mode === 'urls' ? '--urls' : 'input'} line ${seq + 1}`);
+      yield { seq, key: line, payload: payload(s, url), kind, group: url.origin };
+    } catch (err) {
+      // Input arrives while requests are under way: a bad line fails its own job and the run goes on.
+      if (!(err instanceof UsageError)) throw err;
+      yield { seq, key: line, payload: { ...payload(s, INVALID), invalid: err.message }, kind };
+    }
+    seq++;
+  }
+}
+
+/** INVALID stands in for the URL of a line that is not one; the executor never sends it. */
+const INVALID = new URL('http://invalid.invalid/');

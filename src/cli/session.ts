@@ -1,0 +1,161 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { RunStats, Scheduler } from '../engine/scheduler.js';
+import type { Job, Result } from '../engine/types.js';
+import { Metrics } from '../measure/metrics.js';
+import { buildReport, formatJson, type Report, type ReportConfig } from '../report/json.js';
+import { formatSummary } from '../report/text.js';
+import { paintFor, wantsProgress } from '../ui/colour.js';
+import { startProgress } from '../ui/progress.js';
+import type { OutputRouter } from './output.js';
+import type { LimitSettings, ReportSettings } from './settings.js';
+
+/** Io is the process's streams and environment, injectable for tests. */
+export interface Io {
+  readonly stdin: Readable & { isTTY?: boolean };
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export const processIo: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+
+/** Stopper is how a session ends the executor's running attempts: politely first, then at once. */
+export interface Stopper {
+  /** terminate asks running attempts to end (a command gets this signal). */
+  terminate(signal: NodeJS.Signals): void;
+  /** kill ends them at once. */
+  kill(): void;
+}
+
+export interface SessionOptions<P> {
+  readonly io: Io;
+  readonly settings: LimitSettings & ReportSettings;
+  readonly scheduler: Scheduler<P>;
+  readonly stopper: Stopper;
+  /** killAfterMs: after terminate, how long until kill. */
+  readonly killAfterMs: number;
+  readonly router: OutputRouter | undefined;
+  readonly commandText: string;
+  readonly config: ReportConfig;
+  /** total is the number of jobs when known in advance (for the progress bar). */
+  readonly total?: number;
+  /** progress: whether this kind of run may show a bar at all (not a single wrapped command). */
+  readonly progress: boolean;
+  /** summary: whether to print the text summary (a single wrapped command stays silent). */
+  readonly summary: boolean;
+  /** onResult runs for each finished job, after measurement. */
+  readonly onResult?: (result: Result, job: Job<P>) => void;
+  /** extra adds fields to the report (bytes, errors, targets) once the run is over. */
+  readonly extra?: () => Record<string, unknown>;
+  /** describeFailure prints a failed job's error line (default: `job N (key): error`). */
+  readonly describeFailure?: (result: Result) => string;
+  /** printReportJson prints the report on stdout (--json). */
+  readonly printReportJson?: boolean;
+}
+
+export interface SessionOutcome {
+  readonly stats: RunStats;
+  readonly report: Report;
+  readonly interrupted: boolean;
+  readonly brokenPipe: boolean;
+}
+
+/**
+ * runSession is what every real run shares around its scheduler: Ctrl-C and SIGTERM (stop, forward,
+ * then kill; a second signal kills at once), a closed stdout downstream, the progress bar, measurement,
+ * the --output Result stream, the summary and the --report file.
+ */
+export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcome> {
+  const { io, settings: s, scheduler, stopper, router } = o;
+  let interrupted = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stopGracefully = (signal: NodeJS.Signals): void => {
+    scheduler.stop();
+    stopper.terminate(signal);
+    killTimer ??= setTimeout(() => stopper.kill(), o.killAfterMs);
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) {
+      scheduler.kill();
+      stopper.kill();
+      return;
+    }
+    interrupted = true;
+    stopGracefully(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  if (router !== undefined) router.onBrokenPipe = () => stopGracefully('SIGTERM');
+
+  const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
+  const metrics = new Metrics();
+  const startMs = performance.now();
+  const describe = o.describeFailure ?? ((r: Result) => `job ${r.seq + 1} (${r.key}): ${r.error}`);
+  scheduler.events.on((e) => {
+    if (e.type === 'arrived') {
+      router?.expect(e.job.seq, e.job.key);
+      return;
+    }
+    if (e.type !== 'done') return;
+    const r = e.result;
+    metrics.add(r);
+    o.onResult?.(r, e.job as Job<P>);
+    router?.finish(r.seq);
+    if (results !== undefined) results.write(`${JSON.stringify(relativeResult(r, startMs))}\n`);
+    if (r.status === 'failed' && r.error !== undefined && !s.quiet) io.stderr.write(`throttle: ${describe(r)}\n`);
+  });
+
+  const paint = paintFor(io.stderr, io.env);
+  const progress =
+    o.progress && wantsProgress(io.stderr, io.env, s.progress)
+      ? startProgress({ stream: io.stderr, scheduler, ...(o.total === undefined || o.total === Infinity ? {} : { total: o.total }), targetRatePerSec: s.ratePerSec, paint })
+      : undefined;
+  if (progress !== undefined && router !== undefined) router.beforeWrite = () => progress.clear();
+
+  let stats: RunStats;
+  try {
+    stats = await scheduler.run();
+  } finally {
+    progress?.stop();
+    clearTimeout(killTimer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (results !== undefined && results !== io.stdout) await closeStream(results as WriteStream);
+  }
+
+  const summary = metrics.close(stats.endMs - stats.startMs, stats.peakRunning);
+  const report: Report = { ...buildReport(o.commandText, 'real', o.config, summary), ...o.extra?.() };
+  if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
+  const brokenPipe = router?.broken === true;
+  if (o.printReportJson === true && !brokenPipe) io.stdout.write(formatJson(report));
+  if (!s.quiet && o.summary && !brokenPipe) io.stderr.write(formatSummary(report, paint));
+  return { stats, report, interrupted, brokenPipe };
+}
+
+/** configOf records the limits in force for the report. */
+export function configOf(s: LimitSettings): ReportConfig {
+  return {
+    rate: s.ratePerSec === Infinity ? null : s.ratePerSec,
+    burst: s.burst,
+    concurrency: s.concurrency === Infinity ? null : s.concurrency,
+    onFull: s.onFull,
+    retries: s.retries,
+    backoffBaseMs: s.backoffBaseMs,
+    backoffMaxMs: s.backoffMaxMs,
+    jitter: s.jitter,
+    timeoutMs: s.timeoutMs === Infinity ? null : s.timeoutMs,
+  };
+}
+
+/** relativeResult gives a Result's times in ms since the run began (for --output streams). */
+function relativeResult(r: Result, startMs: number): Result {
+  const rel = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.round((t - startMs) * 1000) / 1000);
+  return { ...r, arrivalMs: rel(r.arrivalMs)!, grantedMs: rel(r.grantedMs), startedMs: rel(r.startedMs), endedMs: rel(r.endedMs)! };
+}
+
+export function closeStream(stream: WriteStream | undefined): Promise<void> | undefined {
+  if (stream === undefined) return undefined;
+  return new Promise((resolve) => stream.end(resolve));
+}

@@ -1,0 +1,163 @@
+import { Agent, type Dispatcher } from 'undici';
+import type { OutputRouter } from '../cli/output.js';
+import { parseRetryAfter } from '../core/parse.js';
+import type { AttemptContext, AttemptOutcome, Executor, Job } from '../engine/types.js';
+
+/** HttpPayload is one request: where, how, and what to send. */
+export interface HttpPayload {
+  readonly url: URL;
+  readonly method: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer | undefined;
+  /** invalid: the input line gave no usable URL; the attempt fails with this message, nothing is sent. */
+  readonly invalid?: string;
+}
+
+export interface HttpExecutorOptions {
+  /** connections is how many sockets to keep per origin (the in-flight cap, or a sane default). */
+  readonly connections: number;
+  readonly timeoutMs: number;
+  readonly ok: (status: number) => boolean;
+  readonly retryOn: ReadonlySet<number>;
+  /** pause: a 429 or 503 with Retry-After asks the scheduler to hold the whole origin. */
+  readonly pause: boolean;
+  readonly print: 'body' | 'status' | 'none';
+  readonly output?: OutputRouter;
+  /** nowEpochMs reads wall-clock time, for Retry-After dates. */
+  readonly nowEpochMs?: () => number;
+}
+
+/** ERROR_KINDS maps undici's and the socket layer's error codes to the kinds reported. */
+const RETRYABLE_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'timeout',
+]);
+
+/** TargetStats counts, per origin, what happened there. */
+export interface TargetStats {
+  requests: number;
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+/**
+ * HttpExecutor sends each attempt with undici: one Agent, which keeps a pool of keep-alive connections per
+ * origin. The body is read to its end (and counted) so the connection can be reused; service time runs
+ * from the send to the last byte.
+ */
+export class HttpExecutor implements Executor<HttpPayload> {
+  readonly #o: HttpExecutorOptions;
+  readonly #agent: Agent;
+  readonly #now: () => number;
+  /** bytesReceived and bytesSent total the bodies moved. */
+  bytesReceived = 0;
+  bytesSent = 0;
+  readonly errors: Record<string, number> = {};
+  readonly targets = new Map<string, TargetStats>();
+
+  constructor(options: HttpExecutorOptions) {
+    this.#o = options;
+    this.#agent = new Agent({ connections: options.connections, pipelining: 1, keepAliveTimeout: 30_000 });
+    this.#now = options.nowEpochMs ?? Date.now;
+  }
+
+  /** close ends every pooled connection. */
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  async execute(job: Job<HttpPayload>, ctx: AttemptContext): Promise<AttemptOutcome> {
+    const o = this.#o;
+    const { url, method, headers, body, invalid } = job.payload;
+    if (invalid !== undefined) return { ok: false, code: 'invalid-url', retryable: false, error: invalid };
+    const target = this.#target(url.origin);
+    target.requests++;
+    let aborter: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const onKill = (): void => aborter?.abort();
+    if (o.timeoutMs !== Infinity) {
+      aborter = new AbortController();
+      timer = setTimeout(() => {
+        timedOut = true;
+        aborter!.abort();
+      }, o.timeoutMs);
+    }
+    if (!ctx.kill.aborted) {
+      aborter ??= new AbortController();
+      ctx.kill.addEventListener('abort', onKill);
+    }
+    try {
+      const res = await this.#agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: method as Dispatcher.HttpMethod,
+        headers: headers.length === 0 ? undefined : headers.flat(),
+        body: body ?? null,
+        ...(aborter === undefined ? {} : { signal: aborter.signal }),
+      });
+      if (body !== undefined) this.bytesSent += body.length;
+      const status = res.statusCode;
+      const out = o.print === 'none' ? undefined : o.output?.job(job.seq);
+      let received = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        if (o.print === 'body') out?.write('stdout', chunk);
+      }
+      this.bytesReceived += received;
+      if (o.print === 'status') out?.write('stdout', Buffer.from(`${status} ${method} ${url.href}\n`));
+      target.statuses[status] = (target.statuses[status] ?? 0) + 1;
+      if (o.ok(status)) return { ok: true, code: status, retryable: false };
+      const header = res.headers['retry-after'];
+      const retryAfterMs = typeof header === 'string' ? parseRetryAfter(header, this.#now()) : undefined;
+      const outcome: { ok: false; code: number; retryable: boolean; retryAfterMs?: number; pauseMs?: number } = {
+        ok: false,
+        code: status,
+        retryable: o.retryOn.has(status),
+      };
+      if (retryAfterMs !== undefined) {
+        outcome.retryAfterMs = retryAfterMs;
+        if (o.pause && (status === 429 || status === 503)) outcome.pauseMs = retryAfterMs;
+      }
+      return outcome;
+    } catch (err) {
+      const kind = timedOut ? 'timeout' : ctx.kill.aborted ? 'aborted' : errorKind(err);
+      this.errors[kind] = (this.errors[kind] ?? 0) + 1;
+      target.errors[kind] = (target.errors[kind] ?? 0) + 1;
+      const message = timedOut ? `timed out after ${o.timeoutMs} ms` : `${kind}: ${(err as Error).message}`;
+      return { ok: false, code: kind, retryable: RETRYABLE_ERRORS.has(kind), error: `${method} ${url.origin}${url.pathname}: ${message}` };
+    } finally {
+      clearTimeout(timer);
+      ctx.kill.removeEventListener('abort', onKill);
+      if (o.print !== 'none') o.output?.job(job.seq).closeAttempt();
+    }
+  }
+
+  #target(origin: string): TargetStats {
+    let t = this.targets.get(origin);
+    if (t === undefined) {
+      t = { requests: 0, statuses: {}, errors: {} };
+      this.targets.set(origin, t);
+    }
+    return t;
+  }
+}
+
+/** errorKind names a request failure by its code (ECONNREFUSED, UND_ERR_SOCKET, ...), looking into causes. */
+function errorKind(err: unknown): string {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') return e.code;
+  }
+  return (err as Error)?.name ?? 'error';
+}
