@@ -196,3 +196,38 @@ test('starts never exceed burst + rate * window, even when slots free up all at 
     }
   }
 });
+
+test('a pause from one attempt holds every job of its group at the gates until it ends', async (t) => {
+  const clock = new ManualClock();
+  // Job 0 answers 429 with a 500 ms pause on its first attempt; jobs 1..3 arrive meanwhile.
+  const jobs: Array<Job<SimulatedWork>> = [
+    { seq: 0, key: 'a', arrivalMs: 0, payload: { serviceMs: 10, status: (n: number) => (n === 1 ? 429 : 200), retryAfterMs: 500 } },
+    ...[100, 200, 300].map((at, i) => ({ seq: i + 1, key: 'b', arrivalMs: at, payload: { serviceMs: 10 } })),
+  ];
+  const pausing = new SimulatedExecutor({ clock });
+  const executor = {
+    execute: async (job: Job<SimulatedWork>, ctx: Parameters<typeof pausing.execute>[1]) => {
+      const outcome = await pausing.execute(job, ctx);
+      return outcome.retryAfterMs === undefined || outcome.ok ? outcome : { ...outcome, pauseMs: outcome.retryAfterMs };
+    },
+  };
+  const scheduler = new Scheduler<SimulatedWork>(jobs, executor, {
+    clock,
+    limiter: new Limiter(Inf, 1, { clock }),
+    inflight: new InflightLimiter({ limit: 10 }),
+    onFull: 'wait',
+    retry: new RetryPolicy<number>({ retries: 2, baseDelayMs: 10, maxDelayMs: 10_000, jitter: 'none' }),
+    arrivals: 'trace',
+    lookahead: 100,
+    maxPauseMs: 10_000,
+  });
+  const starts: Array<[number, number]> = [];
+  scheduler.events.on((e) => {
+    if (e.type === 'started') starts.push([e.job.seq, e.atMs]);
+  });
+  await runSimulated(scheduler, clock);
+  // The 429 ends at 10: nothing starts before 510; then the waiting jobs and the retry go.
+  t.deepEqual(starts[0], [0, 0]);
+  t.true(starts.slice(1).every(([, at]) => at >= 510), JSON.stringify(starts));
+  t.is(starts.length, 5);
+});
