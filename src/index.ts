@@ -19,3 +19,10 @@ export {
   MaxOfLimiter,
 } from './core/item-limiters.js';
 export { RetryPolicy, type RetryPolicyOptions, type Jitter, applyJitter } from './core/retry.js';
+export { Scheduler, type SchedulerOptions, type ArrivalMode, type RunStats } from './engine/scheduler.js';
+export { runSimulated } from './engine/simulate.js';
+export { type SchedulerEvent, type SchedulerListener, Events } from './engine/events.js';
+export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor } from './engine/types.js';
+export { SimulatedExecutor, type SimulatedWork, type SimulatedExecutorOptions } from './executors/simulated.js';
+export { Metrics, Distribution, type Summary, type Stats } from './measure/metrics.js';
+export { ThrottleError, UsageError, TargetError, RetriesExhaustedError, AssertionFailedError, InterruptedError, ExitCode } from './errors.js';
