@@ -8,7 +8,13 @@ import { Inf, Limiter, type Reservation, every } from '../src/core/limiter.js';
 const D = 100;
 const T0 = 1_700_000_000_000;
 const at = (k: number): number => T0 + k * D;
-const [t0, t1, t2, t3, t4, t5, t9] = [at(0), at(1), at(2), at(3), at(4), at(5), at(9)] as [number, number, number, number, number, number, number];
+const t0 = at(0);
+const t1 = at(1);
+const t2 = at(2);
+const t3 = at(3);
+const t4 = at(4);
+const t5 = at(5);
+const t9 = at(9);
 
 /** Go's InfDuration in ms: any delay at least this long is "infinite". */
 const INF_DURATION_MS = 9.2e12;
@@ -44,7 +50,9 @@ const allow = (t: number, n: number, ok: boolean, tokens?: number): Step => ({ o
 const reserve = (t: number, n: number, act: number | false, as?: string): Step =>
   act === false ? { op: 'reserve', t, n, ok: false, act: Infinity, as } : { op: 'reserve', t, n, ok: true, act, as };
 const reserveMax = (t: number, n: number, maxWaitMs: number, act: number | false): Step =>
-  act === false ? { op: 'reserveMax', t, n, maxWaitMs, ok: false, act: Infinity } : { op: 'reserveMax', t, n, maxWaitMs, ok: true, act };
+  act === false
+    ? { op: 'reserveMax', t, n, maxWaitMs, ok: false, act: Infinity }
+    : { op: 'reserveMax', t, n, maxWaitMs, ok: true, act };
 const cancel = (name: string, t: number): Step => ({ op: 'cancel', t, name });
 const setLimit = (t: number, limit: number): Step => ({ op: 'setLimit', t, limit });
 const setBurst = (t: number, burst: number): Step => ({ op: 'setBurst', t, burst });
@@ -76,7 +84,8 @@ async function play(t: ExecutionContext, lim: Limiter, steps: Step[], pinned?: P
         const r = lim.reserveN(s.t, s.n);
         if (r.ok !== s.ok || (r.ok && !sameTime(r.timeToActMs, s.act))) {
           return void t.fail(
-            `${where}: reserveN(${show(s.t)}, ${s.n}) = (${r.ok}, act ${show(r.timeToActMs)}), want (${s.ok}, act ${show(s.act)})`,
+            `${where}: reserveN(${show(s.t)}, ${s.n}) = (${r.ok}, act ${show(r.timeToActMs)}), ` +
+              `want (${s.ok}, act ${show(s.act)})`,
           );
         }
         if (s.as !== undefined) named.set(s.as, r);
@@ -93,7 +102,8 @@ async function play(t: ExecutionContext, lim: Limiter, steps: Step[], pinned?: P
         const act = s.t + pinned.lastSleepMs;
         if (ok !== s.ok || (ok && !sameTime(act, s.act))) {
           return void t.fail(
-            `${where}: reserveN(${show(s.t)}, ${s.n}, max ${s.maxWaitMs} ms) = (${ok}, act ${show(act)}), want (${s.ok}, act ${show(s.act)})`,
+            `${where}: reserveN(${show(s.t)}, ${s.n}, max ${s.maxWaitMs} ms) = (${ok}, act ${show(act)}), ` +
+              `want (${s.ok}, act ${show(s.act)})`,
           );
         }
         break;
@@ -112,7 +122,9 @@ async function play(t: ExecutionContext, lim: Limiter, steps: Step[], pinned?: P
         break;
       case 'tokens': {
         const got = lim.tokensAt(s.t);
-        if (!(Math.abs(got - s.tokens) <= 1e-9)) return void t.fail(`${where}: tokensAt(${show(s.t)}) = ${got}, want ${s.tokens}`);
+        if (!(Math.abs(got - s.tokens) <= 1e-9)) {
+          return void t.fail(`${where}: tokensAt(${show(s.t)}) = ${got}, want ${s.tokens}`);
+        }
         break;
       }
     }
@@ -256,7 +268,16 @@ test('reserve and allow mixed: n > burst refused, debt refuses allow', async (t)
 
 test('reserve with a maximum wait: a grant too far out is refused', async (t) => {
   const clock = new PinnedClock();
-  await play(t, new Limiter(10, 2, { clock }), [reserveMax(t0, 2, D, t0), reserveMax(t0, 1, D, t1), reserveMax(t0, 1, D, false)], clock);
+  await play(
+    t,
+    new Limiter(10, 2, { clock }),
+    [
+      reserveMax(t0, 2, D, t0),
+      reserveMax(t0, 1, D, t1), // close enough
+      reserveMax(t0, 1, D, false), // acting at t2 is too far out
+    ],
+    clock,
+  );
 });
 
 test('reserve with time jumping backwards: refusals leave the state untouched', async (t) => {
@@ -315,11 +336,22 @@ test('setLimitAt and setBurstAt keep tokens earned so far, at the old rate and c
 // cancel tables (TestCancel*, TestReserveJumpBackCancel, TestReserveSetLimitCancel, semantics §1.7)
 
 test('cancel of a refused reservation gives nothing back', async (t) => {
-  await play(t, new Limiter(10, 2), [reserve(t0, 2, t0), reserve(t0, 3, false, 'r'), cancel('r', t0), reserve(t0, 2, t2)]);
+  await play(t, new Limiter(10, 2), [
+    reserve(t0, 2, t0),
+    reserve(t0, 3, false, 'r'),
+    cancel('r', t0),
+    reserve(t0, 2, t2), // no extra tokens
+  ]);
 });
 
 test('cancel of the latest reservation gives all its tokens back', async (t) => {
-  await play(t, new Limiter(10, 2), [reserve(t0, 2, t0), reserve(t0, 2, t2, 'r'), cancel('r', t1), tokens(t1, 1), reserve(t1, 2, t2)]);
+  await play(t, new Limiter(10, 2), [
+    reserve(t0, 2, t0),
+    reserve(t0, 2, t2, 'r'),
+    cancel('r', t1), // 2 tokens back
+    tokens(t1, 1),
+    reserve(t1, 2, t2),
+  ]);
 });
 
 test('cancel after the time to act is too late; at the time to act it still counts', async (t) => {
@@ -449,6 +481,9 @@ test('tiny limit 1e-10: one burst token, then the wait is capped at infinity (go
   t.true(r.ok);
   t.true(r.delay() >= INF_DURATION_MS);
   t.is(r.delay(), Infinity); // 1e19 ns is past InfDuration: capped, as Go does since the fix
+  t.is(lim.tokens(), -1);
+  r.cancel(); // lastEvent and the time to act are both Infinity: nothing was reserved after it
+  t.is(lim.tokens(), 0);
 });
 
 test('a deficit worth less than 1 ns of refill needs no wait (§1.2: 0.9999999999999999)', (t) => {
@@ -472,7 +507,7 @@ test('waits are whole nanoseconds: 2 ns short waits 1 ns, 0.1 ns short is admitt
   t.true(b.allowN(999.9999999, 1)); // deficit 0.1 ns: no wait
 });
 
-test('Inf admits everything, ignoring burst (even 0), and switching to a finite limit finds a full bucket', async (t) => {
+test('Inf admits everything, ignoring burst (even 0); switching to a finite limit finds a full bucket', async (t) => {
   const clock = new ManualClock(T0);
   const lim = new Limiter(Inf, 0, { clock });
   t.true(lim.allowN(T0, 3));
@@ -567,19 +602,23 @@ test('waitN resolves exactly at the time to act: pending 1 ms before, resolved a
   await p;
 });
 
-test('waitN wakes at the time to act even when (act - now) + now rounds past it', async (t) => {
-  const start = 0.1;
-  const clock = new ManualClock(start);
-  const lim = new Limiter(3, 1, { clock });
-  const twin = new Limiter(3, 1);
-  t.true(lim.allow());
-  t.true(twin.allowN(start, 1));
-  const actMs = twin.reserveN(start, 1).timeToActMs;
-  const p = lim.wait();
-  const deadline = clock.nextDeadline()!;
-  t.true(deadline <= actMs && actMs - deadline < 1e-9, `sleeps until ${deadline}, act ${actMs}`);
-  clock.advanceTo(actMs);
-  t.true(await settled(p));
+test('waitN wakes exactly at a time to act that is not a round number', async (t) => {
+  for (const [start, rate] of [
+    [0.1, 3],
+    [-304_069.64360418945, every(304_070.5)], // the time to act crosses zero
+    [T0 + 0.7, 7],
+  ] as const) {
+    const clock = new ManualClock(start);
+    const lim = new Limiter(rate, 1, { clock });
+    const twin = new Limiter(rate, 1);
+    t.true(lim.allow());
+    t.true(twin.allowN(start, 1));
+    const actMs = twin.reserveN(start, 1).timeToActMs;
+    const p = lim.wait();
+    t.is(clock.nextDeadline(), actMs, `start ${start}`);
+    clock.advanceTo(actMs);
+    t.true(await settled(p), `start ${start}`);
+  }
 });
 
 test('waitN rejects at once when n > burst, unless the limit is Inf', async (t) => {
@@ -659,7 +698,7 @@ test('waitN on a zero-limit limiter with an empty bucket lasts until aborted', a
   await t.throwsAsync(lim.wait({ deadline: clock.now() + 1e12 }), { message: /deadline/ });
 });
 
-test('wait on the real clock sleeps until the token is due (one short real-time test)', async (t) => {
+test.serial('wait on the real clock sleeps until the token is due (one short real-time test)', async (t) => {
   const lim = new Limiter(20, 1); // systemClock: one token per 50 ms
   const before = systemClock.now();
   t.true(lim.allow());
@@ -697,8 +736,16 @@ test('no float drift: offered at twice the rate, exactly burst + rate × window 
   }
 });
 
-const arbRate = fc.oneof(fc.constant(0), fc.double({ min: 0.01, max: 2000, noNaN: true }), fc.constantFrom(1, 10, 1000 / 3));
-const arbGapMs = fc.oneof(fc.constant(0), fc.double({ min: 0, max: 3000, noNaN: true }), fc.integer({ min: 0, max: 200 }));
+const arbRate = fc.oneof(
+  fc.constant(0),
+  fc.double({ min: 0.01, max: 2000, noNaN: true }),
+  fc.constantFrom(1, 10, 1000 / 3),
+);
+const arbGapMs = fc.oneof(
+  fc.constant(0),
+  fc.double({ min: 0, max: 3000, noNaN: true }),
+  fc.integer({ min: 0, max: 200 }),
+);
 
 test('property: over any window w, allowN admits at most burst + rate × w', (t) => {
   fc.assert(
@@ -732,7 +779,10 @@ test('property: over any window w, allowN admits at most burst + rate × w', (t)
   t.pass();
 });
 
-type Op = { kind: 'reserve'; t: number; n: number } | { kind: 'cancel'; t: number; which: number } | { kind: 'allow'; t: number; n: number };
+type Op =
+  | { kind: 'reserve'; t: number; n: number }
+  | { kind: 'allow'; t: number; n: number }
+  | { kind: 'cancel'; t: number; which: number };
 
 test('property: cancel never leaves more than burst tokens, and a second cancel changes nothing', (t) => {
   const arbTime = fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.double({ min: 0, max: 5000, noNaN: true }));
@@ -760,7 +810,9 @@ test('property: cancel never leaves more than burst tokens, and a second cancel 
           r.cancelAt(op.t);
           const after = snapshot();
           r.cancelAt(op.t);
-          if (snapshot().some((v, i) => !Object.is(v, after[i]))) throw new Error('a second cancel changed the limiter');
+          if (snapshot().some((v, i) => !Object.is(v, after[i]))) {
+            throw new Error('a second cancel changed the limiter');
+          }
         }
         for (const p of [...probes, op.t]) {
           const v = lim.tokensAt(p);

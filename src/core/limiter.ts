@@ -1,9 +1,7 @@
 import { type Clock, systemClock } from './clock.js';
 
-/**
- * The token bucket of golang.org/x/time/rate, on milliseconds. semantics.md §1 is the specification;
- * the comments below name the places where a port goes wrong.
- */
+// The token bucket of golang.org/x/time/rate, on milliseconds. semantics.md §1 is the specification;
+// the comments below name the places where a port goes wrong.
 
 /** Inf is the infinite rate: a limiter with this limit allows every event, whatever its burst. */
 export const Inf = Infinity;
@@ -39,24 +37,6 @@ function durationFromTokens(limit: number, tokens: number): number {
   const ns = (tokens / limit) * 1e9;
   if (ns > MAX_WAIT_NS) return Infinity;
   return Math.trunc(ns) / 1e6;
-}
-
-/** sleepMsUntil returns the sleep that ends as close as possible to `atMs`, never after it. */
-function sleepMsUntil(nowMs: number, atMs: number): number {
-  // The clock adds the sleep to its own now; (at - now) + now can round one ulp past `at`, and a
-  // ManualClock advanced exactly to `at` would then not wake the sleeper.
-  let ms = atMs - nowMs;
-  while (nowMs + ms > atMs) ms = nextDown(ms);
-  return ms;
-}
-
-const f64 = new Float64Array(1);
-const i64 = new BigInt64Array(f64.buffer);
-/** nextDown returns the largest double below the positive double `x`. */
-function nextDown(x: number): number {
-  f64[0] = x;
-  i64[0] = i64[0]! - 1n;
-  return f64[0];
 }
 
 /** argumentError names whichever of `n` and `t` is bad (kept out of line: the hot path only tests). */
@@ -143,7 +123,8 @@ export class Limiter {
   }
 
   static {
-    cancelReservation = (lim, tokens, limitAtReserve, timeToActMs, t) => lim.#cancel(tokens, limitAtReserve, timeToActMs, t);
+    cancelReservation = (lim, tokens, limitAtReserve, timeToActMs, t) =>
+      lim.#cancel(tokens, limitAtReserve, timeToActMs, t);
   }
 
   /** limit returns the refill rate in events per second ({@link Inf} for unlimited). */
@@ -235,7 +216,9 @@ export class Limiter {
     if (!(actMs > now)) return;
     const r = this.#reservation(now, n, true);
     try {
-      await this.#clock.sleep(sleepMsUntil(now, actMs), signal);
+      // The clock wakes at now + (actMs - now), which is actMs exactly: actMs was computed as now + wait,
+      // and round-to-nearest gives that sum back. A ManualClock advanced to actMs wakes the sleeper.
+      await this.#clock.sleep(actMs - now, signal);
     } catch (err) {
       r.cancelAt(this.#clock.now());
       throw err;
@@ -363,7 +346,14 @@ export class Reservation {
   #cancelled = false;
 
   /** @internal */
-  constructor(limiter: Limiter, clock: Clock, ok: boolean, tokens: number, timeToActMs: number, limitAtReserve: number) {
+  constructor(
+    limiter: Limiter,
+    clock: Clock,
+    ok: boolean,
+    tokens: number,
+    timeToActMs: number,
+    limitAtReserve: number,
+  ) {
     this.#limiter = limiter;
     this.#clock = clock;
     this.ok = ok;
