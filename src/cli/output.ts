@@ -21,6 +21,12 @@ export class OutputRouter {
   #order: number[] = [];
   #head = 0;
   #broken = false;
+  /**
+   * Callbacks waiting for each destination to drain, behind one 'drain' listener per destination (one
+   * listener per paused job would trip Node's MaxListenersExceededWarning past ten). A broken pipe never
+   * drains: its waiters are released when it breaks.
+   */
+  readonly #waiting: Record<StreamName, Array<() => void>> = { stdout: [], stderr: [] };
   onBrokenPipe: (() => void) | undefined;
   /** beforeWrite runs before each write (the progress bar clears its line there). */
   beforeWrite: (() => void) | undefined;
@@ -35,7 +41,10 @@ export class OutputRouter {
         if (this.#broken) return;
         this.#broken = true;
         this.onBrokenPipe?.();
+        this.#release('stdout');
+        this.#release('stderr');
       });
+      this.#dest[name].on('drain', () => this.#release(name));
     }
   }
 
@@ -90,7 +99,13 @@ export class OutputRouter {
   /** onDrain calls back once the destination can take more. */
   onDrain(name: StreamName, callback: () => void): void {
     if (this.#broken) callback();
-    else this.#dest[name].once('drain', callback);
+    else this.#waiting[name].push(callback);
+  }
+
+  #release(name: StreamName): void {
+    const waiting = this.#waiting[name];
+    this.#waiting[name] = [];
+    for (const callback of waiting) callback();
   }
 }
 

@@ -3,9 +3,10 @@ import { writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { RunStats, Scheduler } from '../engine/scheduler.js';
 import type { Job, Result } from '../engine/types.js';
-import { Metrics } from '../measure/metrics.js';
+import { Metrics, type RunData } from '../measure/metrics.js';
 import { buildReport, formatJson, type Report, type ReportConfig } from '../report/json.js';
 import { formatSummary } from '../report/text.js';
+import { formatTraceLine } from '../sources/trace/format.js';
 import { paintFor, wantsProgress } from '../ui/colour.js';
 import { startProgress } from '../ui/progress.js';
 import type { OutputRouter } from './output.js';
@@ -58,6 +59,8 @@ export interface SessionOptions<P> {
 export interface SessionOutcome {
   readonly stats: RunStats;
   readonly report: Report;
+  /** data holds the histograms and timeline behind the report (for detailed reporters). */
+  readonly data: RunData;
   readonly interrupted: boolean;
   readonly brokenPipe: boolean;
 }
@@ -89,6 +92,7 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
   process.on('SIGTERM', onSignal);
   if (router !== undefined) router.onBrokenPipe = () => stopGracefully('SIGTERM');
 
+  const recorder = s.recordFile === undefined ? undefined : new TraceRecorder(createWriteStream(s.recordFile));
   const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
   const metrics = new Metrics();
   const startMs = performance.now();
@@ -96,6 +100,7 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
   scheduler.events.on((e) => {
     if (e.type === 'arrived') {
       router?.expect(e.job.seq, e.job.key);
+      recorder?.arrived(e.job.seq);
       return;
     }
     if (e.type !== 'done') return;
@@ -103,6 +108,7 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
     metrics.add(r);
     o.onResult?.(r, e.job as Job<P>);
     router?.finish(r.seq);
+    recorder?.done(r, startMs);
     if (results !== undefined) results.write(`${JSON.stringify(relativeResult(r, startMs))}\n`);
     if (r.status === 'failed' && r.error !== undefined && !s.quiet) io.stderr.write(`throttle: ${describe(r)}\n`);
   });
@@ -123,15 +129,16 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (results !== undefined && results !== io.stdout) await closeStream(results as WriteStream);
+    await recorder?.close();
   }
 
-  const summary = metrics.close(stats.endMs - stats.startMs, stats.peakRunning);
-  const report: Report = { ...buildReport(o.commandText, 'real', o.config, summary), ...o.extra?.() };
+  const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
+  const report: Report = { ...buildReport(o.commandText, 'real', o.config, data.summary), ...o.extra?.() };
   if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
   const brokenPipe = router?.broken === true;
   if (o.printReportJson === true && !brokenPipe) io.stdout.write(formatJson(report));
   if (!s.quiet && o.summary && !brokenPipe) io.stderr.write(formatSummary(report, paint));
-  return { stats, report, interrupted, brokenPipe };
+  return { stats, report, data, interrupted, brokenPipe };
 }
 
 /** configOf records the limits in force for the report. */
@@ -150,7 +157,7 @@ export function configOf(s: LimitSettings): ReportConfig {
 }
 
 /** relativeResult gives a Result's times in ms since the run began (for --output streams). */
-function relativeResult(r: Result, startMs: number): Result {
+export function relativeResult(r: Result, startMs: number): Result {
   const rel = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.round((t - startMs) * 1000) / 1000);
   return { ...r, arrivalMs: rel(r.arrivalMs)!, grantedMs: rel(r.grantedMs), startedMs: rel(r.startedMs), endedMs: rel(r.endedMs)! };
 }
@@ -158,4 +165,51 @@ function relativeResult(r: Result, startMs: number): Result {
 export function closeStream(stream: WriteStream | undefined): Promise<void> | undefined {
   if (stream === undefined) return undefined;
   return new Promise((resolve) => stream.end(resolve));
+}
+
+/**
+ * TraceRecorder writes `--record`: a JSON Lines trace of the run (arrival, key, service time per attempt,
+ * final status) that `throttle bench` can replay. Jobs end out of order; lines are written in arrival
+ * order, each once every earlier arrival is done, so the trace needs no sorting.
+ */
+class TraceRecorder {
+  readonly #out: WriteStream;
+  readonly #lines = new Map<number, string>();
+  #order: number[] = [];
+  #head = 0;
+
+  constructor(out: WriteStream) {
+    this.#out = out;
+  }
+
+  arrived(seq: number): void {
+    this.#order.push(seq);
+  }
+
+  done(r: Result, startMs: number): void {
+    this.#lines.set(
+      r.seq,
+      formatTraceLine({
+        tMs: Math.max(0, r.arrivalMs - startMs),
+        key: r.key,
+        serviceMs: r.attempts > 0 ? r.serviceMs / r.attempts : 0,
+        status: typeof r.code === 'number' ? r.code : -1,
+      }),
+    );
+    while (this.#head < this.#order.length) {
+      const line = this.#lines.get(this.#order[this.#head]!);
+      if (line === undefined) break;
+      this.#out.write(line.endsWith('\n') ? line : `${line}\n`);
+      this.#lines.delete(this.#order[this.#head]!);
+      this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  close(): Promise<void> | undefined {
+    return closeStream(this.#out);
+  }
 }

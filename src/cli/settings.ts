@@ -27,6 +27,8 @@ export interface LimitSettings {
 export interface ReportSettings {
   readonly reportFile: string | undefined;
   readonly outputFile: string | undefined;
+  /** recordFile receives a replayable trace of the run (run and http). */
+  readonly recordFile: string | undefined;
   readonly progress: boolean;
   readonly quiet: boolean;
 }
@@ -88,6 +90,7 @@ export interface RawLimitOptions {
   timeout?: string;
   report?: string;
   output?: string;
+  record?: string;
   progress?: boolean;
   quiet?: boolean;
 }
@@ -151,7 +154,7 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
   const backoffBaseMs = duration('--backoff-base', o.backoffBase ?? DEFAULTS.backoffBase);
   const backoffMaxMs = duration('--backoff-max', o.backoffMax ?? DEFAULTS.backoffMax);
   if (backoffMaxMs < backoffBaseMs) {
-    throw new UsageError(`--backoff-max (${o.backoffMax}) is shorter than --backoff-base (${o.backoffBase ?? DEFAULTS.backoffBase}): e.g. --backoff-base 200ms --backoff-max 30s`);
+    throw new UsageError(`--backoff-max (${o.backoffMax ?? DEFAULTS.backoffMax}) is shorter than --backoff-base (${o.backoffBase ?? DEFAULTS.backoffBase}): e.g. --backoff-base 200ms --backoff-max 30s`);
   }
   const timeoutMs = duration('--timeout', o.timeout ?? DEFAULTS.timeout);
   const concurrency = integer('-j, --concurrency', o.concurrency ?? DEFAULTS.concurrency, 1, '-j 4', true);
@@ -167,6 +170,7 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
     timeoutMs: timeoutMs === 0 ? Infinity : timeoutMs,
     reportFile: o.report,
     outputFile: o.output,
+    recordFile: o.record,
     progress: o.progress !== false,
     quiet: o.quiet === true,
   };
@@ -207,17 +211,23 @@ export function runSettings(command: readonly string[], o: RawRunOptions): RunSe
   const hasPlaceholder = command.some((arg) => arg.includes(placeholder));
   const perLine = hasPlaceholder || o.input !== undefined;
   if (perLine && (o.count !== undefined || o.duration !== undefined)) {
-    throw new UsageError(`${o.count !== undefined ? '--count' : '--duration'} applies when the command runs without input lines; with ${hasPlaceholder ? `"${placeholder}" in the command` : '--input'} there is one job per line`);
+    const [flag, example] = o.count !== undefined ? ['--count', '--count 10'] : ['--duration', '--duration 30s'];
+    throw new UsageError(`${flag} applies when the command runs without input lines (e.g. throttle ${example} -- ./job.sh); with ${hasPlaceholder ? `"${placeholder}" in the command` : '--input'} there is one job per line`);
   }
   const count = o.count === undefined ? (o.duration === undefined ? 1 : Infinity) : integer('--count', o.count, 1, '--count 10');
   const durationMs = o.duration === undefined ? undefined : duration('--duration', o.duration);
   if (durationMs === 0) throw new UsageError('--duration: must be longer than 0, e.g. --duration 30s');
-  if (o.resume === true && o.resumeFailed === true) throw new UsageError('--resume and --resume-failed: pick one');
-  const resume = o.resumeFailed === true ? 'failed' : o.resume === true ? 'all' : 'none';
-  if (resume !== 'none' && o.joblog === undefined) {
-    throw new UsageError(`--${resume === 'all' ? 'resume' : 'resume-failed'} needs --joblog <file>: e.g. --joblog jobs.log --resume`);
+  if (o.resume === true && o.resumeFailed === true) {
+    throw new UsageError('--resume and --resume-failed: pick one, e.g. --joblog jobs.log --resume-failed to run failed jobs again');
   }
-  if (resume !== 'none' && !perLine) throw new UsageError('--resume applies to jobs from input lines (a command with {} or --input)');
+  const resume = o.resumeFailed === true ? 'failed' : o.resume === true ? 'all' : 'none';
+  const resumeFlag = resume === 'all' ? '--resume' : '--resume-failed';
+  if (resume !== 'none' && o.joblog === undefined) {
+    throw new UsageError(`${resumeFlag} needs --joblog <file>: e.g. --joblog jobs.log ${resumeFlag}`);
+  }
+  if (resume !== 'none' && !perLine) {
+    throw new UsageError(`${resumeFlag} applies to jobs from input lines (a command with {} or --input): e.g. throttle --joblog jobs.log ${resumeFlag} --input urls.txt -- wget -q {}`);
+  }
   return {
     ...base,
     command,
@@ -321,7 +331,7 @@ export function httpSettings(urlArgs: readonly string[], o: RawHttpOptions, read
     const colon = h.indexOf(':');
     const name = colon > 0 ? h.slice(0, colon).trim() : '';
     const value = colon > 0 ? h.slice(colon + 1).trim() : '';
-    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new UsageError(`-H, --header: invalid header "${maskHeaderLine(h)}": use e.g. -H 'Accept: application/json'`);
+    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new UsageError(`-H, --header: invalid header "${maskHeaderLine(h)}"${colon > 0 ? '' : ' (no ":" after the name)'}: use e.g. -H 'Accept: application/json'`);
     return [name, value];
   });
   if (o.data !== undefined && o.dataFile !== undefined) throw new UsageError('--data and --data-file: pick one');
@@ -382,5 +392,109 @@ export function maskHeader(name: string, value: string): string {
 
 function maskHeaderLine(line: string): string {
   const colon = line.indexOf(':');
-  return colon > 0 ? `${line.slice(0, colon)}: ${maskHeader(line.slice(0, colon).trim(), line.slice(colon + 1).trim())}` : line;
+  if (colon > 0) return `${line.slice(0, colon)}: ${maskHeader(line.slice(0, colon).trim(), line.slice(colon + 1).trim())}`;
+  // No colon: the name cannot be told from the value ("Authorization Bearer <token>", or a bare token), so
+  // show at most the first word, and only when something follows it; never the rest.
+  const word = /^\s*(\S+)\s+\S/.exec(line);
+  return word === null ? '***' : `${word[1]} ***`;
+}
+
+/** SweepAxis is one --sweep: a limiter setting and the values to try. */
+export interface SweepAxis {
+  readonly name: 'rate' | 'burst' | 'concurrency';
+  readonly values: readonly number[];
+  /** labels are the values as typed, for the table. */
+  readonly labels: readonly string[];
+}
+
+export interface BenchSettings extends LimitSettings, ReportSettings {
+  /** trace is a file, or "-" for stdin. */
+  readonly trace: string;
+  readonly format: string | undefined;
+  readonly sort: boolean;
+  readonly logFormat: string | undefined;
+  /** mode: simulate in virtual time, or replay for real against a URL or a command. */
+  readonly mode: 'simulate' | 'target' | 'command';
+  readonly target: URL | undefined;
+  readonly command: readonly string[];
+  readonly speed: number;
+  /** service is a --service distribution, as typed (parsed by the trace module). */
+  readonly service: string | undefined;
+  readonly seed: number;
+  readonly sweep: readonly SweepAxis[];
+  readonly asserts: readonly string[];
+  readonly json: boolean;
+  readonly hgrm: string | undefined;
+  readonly html: string | undefined;
+  readonly compare: string | undefined;
+}
+
+export interface RawBenchOptions extends RawLimitOptions {
+  format?: string;
+  sort?: boolean;
+  logFormat?: string;
+  simulate?: boolean;
+  target?: string;
+  speed?: string;
+  service?: string;
+  seed?: string;
+  sweep?: string[];
+  assert?: string[];
+  json?: boolean;
+  hgrm?: string;
+  html?: string;
+  compare?: string;
+}
+
+/** parseSweep reads one --sweep: `rate=10/s,20/s`, `burst=1,10`, `concurrency=4,8`. */
+export function parseSweep(text: string): SweepAxis {
+  const eq = text.indexOf('=');
+  const name = text.slice(0, eq).trim();
+  const labels = text.slice(eq + 1).split(',').map((v) => v.trim());
+  const example = 'use e.g. --sweep rate=10/s,20/s,50/s or --sweep burst=1,10 or --sweep concurrency=4,8';
+  if (eq <= 0 || labels.some((l) => l === '')) throw new UsageError(`--sweep: invalid value "${text}": ${example}`);
+  switch (name) {
+    case 'rate':
+      return { name, labels, values: labels.map((l) => rate('--sweep rate', l)) };
+    case 'burst':
+      return { name, labels, values: labels.map((l) => integer('--sweep burst', l, 1, '--sweep burst=1,10')) };
+    case 'concurrency':
+    case 'j':
+      return { name: 'concurrency', labels, values: labels.map((l) => integer('--sweep concurrency', l, 1, '--sweep concurrency=4,8', true)) };
+    default:
+      throw new UsageError(`--sweep: unknown setting "${name}" in "${text}": ${example}`);
+  }
+}
+
+/** benchSettings builds the settings of `throttle bench`; the trace itself is checked as it is read. */
+export function benchSettings(trace: string | undefined, command: readonly string[], o: RawBenchOptions): BenchSettings {
+  if (trace === undefined) throw new UsageError('no trace given: e.g. throttle bench -r 10/s trace.jsonl, or: throttle trace gen --rate 50/s --duration 1m | throttle bench -r 40/s -');
+  const base = limitSettings(o);
+  if (o.target !== undefined && command.length > 0) throw new UsageError('--target and a command after --: pick one way to replay for real');
+  if (o.simulate === true && (o.target !== undefined || command.length > 0)) throw new UsageError('--simulate replays in virtual time: it takes no --target and no command');
+  const mode = o.target !== undefined ? 'target' : command.length > 0 ? 'command' : 'simulate';
+  const speed = o.speed === undefined ? 1 : Number(o.speed);
+  if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed: invalid value "${o.speed}": use a factor > 0, e.g. --speed 2 (twice as fast) or --speed 0.5`);
+  const sweep = (o.sweep ?? []).map(parseSweep);
+  if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
+  if (sweep.length > 0 && trace === '-') throw new UsageError('--sweep replays the trace once per grid point: give a trace file, not stdin');
+  return {
+    ...base,
+    trace,
+    format: o.format,
+    sort: o.sort === true,
+    logFormat: o.logFormat,
+    mode,
+    target: o.target === undefined ? undefined : parseUrl(o.target, '--target'),
+    command,
+    speed,
+    service: o.service,
+    seed: o.seed === undefined ? 1 : integer('--seed', o.seed, 0, '--seed 42'),
+    sweep,
+    asserts: o.assert ?? [],
+    json: o.json === true,
+    hgrm: o.hgrm,
+    html: o.html,
+    compare: o.compare,
+  };
 }

@@ -249,7 +249,6 @@ export class Scheduler<P = unknown> {
           status = 'ok';
           break;
         }
-        if (last.pauseMs !== undefined) this.#pause(job.group ?? '', last.pauseMs);
         if (stop.aborted) break;
         const delayMs = last.retryable ? o.retry.next(job.seq, attempt, last.retryAfterMs) : undefined;
         if (delayMs === undefined) {
@@ -293,19 +292,38 @@ export class Scheduler<P = unknown> {
   async #pass(job: Job<P>): Promise<Slot | undefined> {
     const o = this.#o;
     const stop = this.#stop.signal;
-    if (this.#pausedUntil.size > 0) await this.#unpaused(job.group ?? '');
-    if (o.onFull === 'reject') {
-      await this.#token(job);
-      return o.inflight.tryAcquire(job.kind);
-    }
-    const slot = await o.inflight.acquire(job.kind, { signal: stop });
-    try {
-      await this.#token(job);
-    } catch (err) {
+    const group = job.group ?? '';
+    for (;;) {
+      if (this.#pausedUntil.size > 0) await this.#unpaused(group);
+      if (o.onFull === 'reject') {
+        await this.#token(job);
+        if (this.#paused(group)) continue;
+        return o.inflight.tryAcquire(job.kind);
+      }
+      const slot = await o.inflight.acquire(job.kind, { signal: stop });
+      // Subtleness: a pause may have begun while this attempt queued for its slot, typically set by the
+      // very 429 whose slot it was handed (see #attempt). It gives the slot back and waits the pause out.
+      if (this.#paused(group)) {
+        slot.release();
+        continue;
+      }
+      try {
+        await this.#token(job);
+      } catch (err) {
+        slot.release();
+        throw err;
+      }
+      // A pause that began during the token wait holds the attempt too; its token stays spent (it was due,
+      // so it can no longer be cancelled), as if the request had been sent.
+      if (!this.#paused(group)) return slot;
       slot.release();
-      throw err;
     }
-    return slot;
+  }
+
+  /** #paused reports whether the group is held by a pause right now. */
+  #paused(group: string): boolean {
+    const untilMs = this.#pausedUntil.get(group);
+    return untilMs !== undefined && untilMs > this.#clock.now();
   }
 
   /** #pause holds a group's jobs at the gates for `ms` (capped by maxPauseMs); a longer pause wins. */
@@ -356,10 +374,13 @@ export class Scheduler<P = unknown> {
       outcome = await this.#executor.execute(job, { attempt, stop: this.#stop.signal, kill: this.#kill.signal });
     } catch (err) {
       outcome = { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
-    } finally {
-      slot.release();
-      this.#running--;
     }
+    // Subtleness: the pause starts before the slot is given back. A released slot passes straight to the
+    // head waiter, which must already see the pause when it checks (in #pass); set after the release, the
+    // pause would race that check and a queued job could reach a target that just said "come back later".
+    if (outcome.pauseMs !== undefined) this.#pause(job.group ?? '', outcome.pauseMs);
+    slot.release();
+    this.#running--;
     if (this.events.active) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
     return outcome;
   }

@@ -13,9 +13,10 @@ export interface CommandPayload {
 export interface CommandExecutorOptions {
   /**
    * stdio: `inherit` passes throttle's stdin, stdout and stderr straight to the child (wrapper mode);
-   * `pipe` gives the child no stdin and carries its output through the router, line by line.
+   * `pipe` gives the child no stdin and carries its output through the router, line by line; `ignore`
+   * discards it (replays, where only the timing matters).
    */
-  readonly stdio: 'inherit' | 'pipe';
+  readonly stdio: 'inherit' | 'pipe' | 'ignore';
   readonly output?: OutputRouter;
   /** timeoutMs ends an attempt that runs longer (SIGTERM to its process group, SIGKILL killAfterMs later). */
   readonly timeoutMs: number;
@@ -64,7 +65,7 @@ export class CommandExecutor implements Executor<CommandPayload> {
       let child: ChildProcess;
       try {
         child = spawn(file, args, {
-          stdio: o.stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+          stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : o.stdio,
           detached: o.detached,
         });
       } catch (err) {

@@ -98,15 +98,168 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
+/** TimelineBucket is what happened to the jobs that arrived in one slice of the run. */
+export interface TimelineBucket {
+  /** startMs is where the slice starts, in ms from the first arrival; the first bucket starts at 0. */
+  readonly startMs: number;
+  readonly count: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly rejected: number;
+  /** latency over the slice's jobs that finished (interrupted jobs have none); 0 when none did. */
+  readonly latencyMeanMs: number;
+  readonly latencyMaxMs: number;
+  /** throttle over all the slice's jobs; 0 when the slice is empty. */
+  readonly throttleMeanMs: number;
+  readonly throttleMaxMs: number;
+}
+
+interface Cell {
+  count: number;
+  succeeded: number;
+  failed: number;
+  rejected: number;
+  finished: number;
+  latencySumMs: number;
+  latencyMaxMs: number;
+  throttleSumMs: number;
+  throttleMaxMs: number;
+}
+
+function emptyCell(): Cell {
+  return { count: 0, succeeded: 0, failed: 0, rejected: 0, finished: 0, latencySumMs: 0, latencyMaxMs: 0, throttleSumMs: 0, throttleMaxMs: 0 };
+}
+
+function mergeInto(into: Cell, c: Cell): void {
+  into.count += c.count;
+  into.succeeded += c.succeeded;
+  into.failed += c.failed;
+  into.rejected += c.rejected;
+  into.finished += c.finished;
+  into.latencySumMs += c.latencySumMs;
+  into.latencyMaxMs = Math.max(into.latencyMaxMs, c.latencyMaxMs);
+  into.throttleSumMs += c.throttleSumMs;
+  into.throttleMaxMs = Math.max(into.throttleMaxMs, c.throttleMaxMs);
+}
+
 /**
- * Metrics is a fold of Results into histograms and counters: `add` each result as it comes, `close` once
- * for the Summary. It keeps no Result, so memory does not grow with the number of jobs.
+ * Timeline folds Results into time buckets by arrival, with bounded memory: buckets start 100 ms wide, and
+ * whenever more than 600 would exist, neighbours are merged pairwise and the width doubles.
+ *
+ * Subtleness ahead! Results come in completion order, so the first one added need not have arrived first.
+ * The grid is anchored at the first added result's arrival: bucket i covers [anchor + i·w, anchor + (i+1)·w),
+ * and i may be negative. Merging maps i to floor(i / 2), which is exactly the bucket of width 2w, so a
+ * merged timeline equals one built at the wider width from the start. `buckets()` reports starts relative to
+ * the earliest arrival; when that is not the anchor, the first bucket starts up to one width early and is
+ * reported as starting at 0.
+ */
+export class Timeline {
+  static readonly INITIAL_BUCKET_MS = 100;
+  static readonly MAX_BUCKETS = 600;
+  #bucketMs = Timeline.INITIAL_BUCKET_MS;
+  #anchorMs: number | undefined;
+  /** #firstIndex is the grid index of #cells[0]. */
+  #firstIndex = 0;
+  #cells: Cell[] = [];
+  #minArrivalMs = Infinity;
+
+  /** bucketMs is the current bucket width. */
+  get bucketMs(): number {
+    return this.#bucketMs;
+  }
+
+  /** add folds one result into the bucket of its arrival (results with a non-finite arrival are skipped). */
+  add(r: Result): void {
+    if (!Number.isFinite(r.arrivalMs)) return;
+    const anchor = (this.#anchorMs ??= r.arrivalMs);
+    if (r.arrivalMs < this.#minArrivalMs) this.#minArrivalMs = r.arrivalMs;
+    let i = Math.floor((r.arrivalMs - anchor) / this.#bucketMs);
+    if (this.#cells.length === 0) {
+      this.#firstIndex = i;
+      this.#cells.push(emptyCell());
+    } else {
+      while (Math.max(i, this.#firstIndex + this.#cells.length - 1) - Math.min(i, this.#firstIndex) + 1 > Timeline.MAX_BUCKETS) {
+        this.#halve();
+        i = Math.floor((r.arrivalMs - anchor) / this.#bucketMs);
+      }
+      if (i < this.#firstIndex) {
+        this.#cells.unshift(...Array.from({ length: this.#firstIndex - i }, emptyCell));
+        this.#firstIndex = i;
+      }
+      while (i >= this.#firstIndex + this.#cells.length) this.#cells.push(emptyCell());
+    }
+    const c = this.#cells[i - this.#firstIndex]!;
+    c.count++;
+    if (r.status === 'ok') c.succeeded++;
+    else if (r.status === 'failed') c.failed++;
+    else if (r.status === 'rejected') c.rejected++;
+    const throttle = Math.max(0, r.throttleMs);
+    c.throttleSumMs += throttle;
+    c.throttleMaxMs = Math.max(c.throttleMaxMs, throttle);
+    if (r.status === 'interrupted') return;
+    const latency = Math.max(0, r.endedMs - r.arrivalMs);
+    c.finished++;
+    c.latencySumMs += latency;
+    c.latencyMaxMs = Math.max(c.latencyMaxMs, latency);
+  }
+
+  /** #halve merges neighbours pairwise (grid index i goes to floor(i / 2)) and doubles the width. */
+  #halve(): void {
+    const first = Math.floor(this.#firstIndex / 2);
+    const cells: Cell[] = [];
+    this.#cells.forEach((c, k) => {
+      const at = Math.floor((this.#firstIndex + k) / 2) - first;
+      mergeInto((cells[at] ??= emptyCell()), c);
+    });
+    this.#cells = cells;
+    this.#firstIndex = first;
+    this.#bucketMs *= 2;
+  }
+
+  /** buckets returns every bucket from the first arrival's to the last one's, empty ones included. */
+  buckets(): TimelineBucket[] {
+    const anchor = this.#anchorMs ?? 0;
+    return this.#cells.map((c, k) => ({
+      startMs: round3(Math.max(0, anchor + (this.#firstIndex + k) * this.#bucketMs - this.#minArrivalMs)),
+      count: c.count,
+      succeeded: c.succeeded,
+      failed: c.failed,
+      rejected: c.rejected,
+      latencyMeanMs: c.finished > 0 ? round3(c.latencySumMs / c.finished) : 0,
+      latencyMaxMs: round3(c.latencyMaxMs),
+      throttleMeanMs: c.count > 0 ? round3(c.throttleSumMs / c.count) : 0,
+      throttleMaxMs: round3(c.throttleMaxMs),
+    }));
+  }
+}
+
+/**
+ * RunData is what the detailed reporters (histogram text, hgrm, html) need besides the Summary. The
+ * histograms are the Distributions' own and hold whole microseconds; `bucketMs` is the timeline's width.
+ */
+export interface RunData {
+  readonly summary: Summary;
+  readonly histograms: {
+    readonly latency: hdr.Histogram;
+    readonly throttle: hdr.Histogram;
+    readonly backoff: hdr.Histogram;
+    readonly service: hdr.Histogram;
+  };
+  readonly timeline: readonly TimelineBucket[];
+  readonly bucketMs: number;
+}
+
+/**
+ * Metrics is a fold of Results into histograms, counters and a timeline: `add` each result as it comes, then
+ * `close` once for the Summary, or `data` for the Summary with the histograms and timeline behind it. It keeps
+ * no Result, so memory does not grow with the number of jobs.
  */
 export class Metrics {
   readonly latency = new Distribution();
   readonly throttle = new Distribution();
   readonly backoff = new Distribution();
   readonly service = new Distribution();
+  readonly timeline = new Timeline();
   readonly #status: Record<Status, number> = { ok: 0, failed: 0, rejected: 0, interrupted: 0 };
   readonly #outcomes = new Map<string, number>();
   #total = 0;
@@ -126,6 +279,7 @@ export class Metrics {
     if (r.arrivalMs < this.#firstArrivalMs) this.#firstArrivalMs = r.arrivalMs;
     if (r.arrivalMs > this.#lastArrivalMs) this.#lastArrivalMs = r.arrivalMs;
     this.throttle.add(r.throttleMs);
+    this.timeline.add(r);
     if (r.status === 'interrupted') return;
     this.latency.add(r.endedMs - r.arrivalMs);
     this.backoff.add(r.backoffMs);
@@ -161,6 +315,16 @@ export class Metrics {
       serviceMs: this.service.stats(),
       inflight: { peak: peakInflight },
       outcomes,
+    };
+  }
+
+  /** data returns the summary (as `close` does) with the histograms and the timeline, for detailed reports. */
+  data(elapsedMs: number, peakInflight: number): RunData {
+    return {
+      summary: this.close(elapsedMs, peakInflight),
+      histograms: { latency: this.latency.histogram, throttle: this.throttle.histogram, backoff: this.backoff.histogram, service: this.service.histogram },
+      timeline: this.timeline.buckets(),
+      bucketMs: this.timeline.bucketMs,
     };
   }
 }

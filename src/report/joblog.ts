@@ -44,13 +44,18 @@ export function parseJoblog(text: string): Map<number, JoblogEntry> {
     const line = lines[i]!;
     if (line === '' || (i === 0 && line.startsWith('Seq\t'))) continue;
     const cols = line.split('\t');
-    const seq = Number(cols[0]);
-    const exitval = Number(cols[6]);
-    const signal = Number(cols[7]);
-    if (cols.length < 9 || !Number.isInteger(seq) || seq < 1 || !Number.isInteger(exitval) || !Number.isInteger(signal)) {
+    // Strict integers: Number() would read "" as 0 (a success, for --resume-failed) and "0x1" as 1.
+    const seq = integer(cols[0]);
+    const exitval = integer(cols[6]);
+    const signal = integer(cols[7]);
+    if (cols.length < 9 || seq === undefined || seq < 1 || exitval === undefined || signal === undefined) {
       throw new Error(`line ${i + 1} is not a job log row (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)`);
     }
     entries.set(seq - 1, { exitval, signal });
   }
   return entries;
+}
+
+function integer(text: string | undefined): number | undefined {
+  return text !== undefined && /^-?\d+$/.test(text) ? Number(text) : undefined;
 }

@@ -12,22 +12,31 @@ export interface Paint {
 
 export const plain: Paint = { ok: (t) => t, bad: (t) => t, warn: (t) => t, dim: (t) => t, bold: (t) => t };
 
+/**
+ * below says whether `x` printed with `digits` decimals stays below `limit`. Units and precision are picked
+ * by the value as printed, so that 999.7 ms shows as 1.00s, not 1000ms (nor 9.997 as 10.00ms).
+ */
+function below(x: number, digits: number, limit: number): boolean {
+  return Number(x.toFixed(digits)) < limit;
+}
+
 /** formatMs renders milliseconds with a unit that keeps three significant figures or so. */
 export function formatMs(ms: number): string {
-  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)}m`;
-  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms >= 1000) return `${(ms / 1000).toFixed(2)}s`;
-  if (ms >= 100) return `${ms.toFixed(0)}ms`;
-  if (ms >= 10) return `${ms.toFixed(1)}ms`;
-  return `${ms.toFixed(2)}ms`;
+  if (below(ms, 2, 10)) return `${ms.toFixed(2)}ms`;
+  if (below(ms, 1, 100)) return `${ms.toFixed(1)}ms`;
+  if (below(ms, 0, 1000)) return `${ms.toFixed(0)}ms`;
+  const seconds = ms / 1000;
+  if (below(seconds, 2, 10)) return `${seconds.toFixed(2)}s`;
+  if (below(seconds, 1, 60)) return `${seconds.toFixed(1)}s`;
+  return `${(ms / 60_000).toFixed(1)}m`;
 }
 
 /** formatRate renders events per second. */
 export function formatRate(perSec: number | null): string {
   if (perSec === null || perSec === Infinity) return 'inf';
-  if (perSec >= 100) return `${perSec.toFixed(0)}/s`;
-  if (perSec >= 10) return `${perSec.toFixed(1)}/s`;
-  return `${perSec.toFixed(2)}/s`;
+  if (below(perSec, 2, 10)) return `${perSec.toFixed(2)}/s`;
+  if (below(perSec, 1, 100)) return `${perSec.toFixed(1)}/s`;
+  return `${perSec.toFixed(0)}/s`;
 }
 
 function statsLine(name: string, s: Stats): string {

@@ -158,7 +158,9 @@ function joblogRow(r: Result, job: Job<CommandPayload>, receivedBytes: number): 
     startEpochMs: performance.timeOrigin + startedMs,
     runtimeMs: r.endedMs - startedMs,
     receivedBytes,
-    exitval: typeof r.code === 'number' ? r.code : -1,
+    // As GNU parallel: a job a signal ended has Exitval 0 and the signal's number; one that never produced
+    // a status (it could not start) has -1.
+    exitval: r.signal !== undefined ? 0 : typeof r.code === 'number' ? r.code : -1,
     signal: r.signal === undefined ? 0 : (signalNumber(r.signal) ?? 0),
     command: commandLine([job.payload.file, ...job.payload.args]),
   };

@@ -1,0 +1,323 @@
+import { createReadStream, createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { ManualClock } from '../../core/clock.js';
+import { InflightLimiter } from '../../core/inflight.js';
+import { Inf, Limiter } from '../../core/limiter.js';
+import { RetryPolicy } from '../../core/retry.js';
+import { Scheduler } from '../../engine/scheduler.js';
+import { runSimulated } from '../../engine/simulate.js';
+import type { Executor, Job } from '../../engine/types.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { type CommandPayload, CommandExecutor } from '../../executors/command.js';
+import { type HttpPayload, HttpExecutor } from '../../executors/http.js';
+import { SimulatedExecutor, type SimulatedWork } from '../../executors/simulated.js';
+import { Metrics, type RunData } from '../../measure/metrics.js';
+import { type Assertion, evaluate, formatAssertions, parseAssertion } from '../../report/assert.js';
+import { formatCompare, parseReport } from '../../report/compare.js';
+import { formatHgrm } from '../../report/hgrm.js';
+import { formatDetailedSummary } from '../../report/histogram.js';
+import { formatHtml } from '../../report/html.js';
+import { buildReport, formatJson, type Report, type ReportConfig } from '../../report/json.js';
+import { commandLine } from '../../report/quote.js';
+import { formatMs, formatRate } from '../../report/text.js';
+import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
+import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, parseServiceDist, readTrace, sampleService } from '../../sources/trace/index.js';
+import { paintFor } from '../../ui/colour.js';
+import { configOf, type Io, processIo, runSession } from '../session.js';
+import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
+
+const HTTP_RETRY = new Set(HTTP_RETRY_DEFAULT.split(',').map(Number));
+
+/** retryableStatus classifies a recorded status the way the real executors would: HTTP or exit status. */
+function retryableStatus(status: number): boolean {
+  if (status >= 100) return HTTP_RETRY.has(status);
+  return status > 0;
+}
+
+/** Limits are the three settings a sweep varies. */
+interface Limits {
+  readonly ratePerSec: number;
+  readonly burst: number;
+  readonly concurrency: number;
+}
+
+/**
+ * benchCommand is `throttle bench`: a trace replayed through the scheduler, in virtual time (the default)
+ * or for real against a URL or a command; a text report (or JSON with --json), optional files, and
+ * --assert checks. With --sweep, the simulation runs over a grid and prints a table. Exit status: 0, 1
+ * when some job failed in a real replay, 3 when an assertion failed.
+ */
+export async function benchCommand(s: BenchSettings, io: Io = processIo): Promise<number> {
+  // Everything the user typed is checked before the trace is read.
+  const asserts = s.asserts.map(checkedAssertion);
+  const service = s.service === undefined ? undefined : checked('--service', () => parseServiceDist(s.service!));
+  const previous = s.compare === undefined ? undefined : checked(`--compare ${s.compare}`, () => parseReport(readFileSync(s.compare!, 'utf8'), s.compare!));
+  const format = s.format as TraceFormat | undefined;
+  const open = (): Promise<TraceSource> =>
+    readTrace(s.trace === '-' ? io.stdin : createReadStream(s.trace), s.trace === '-' ? 'stdin' : s.trace, {
+      ...(format === undefined ? {} : { format }),
+      ...(s.sort ? { sort: true } : {}),
+      ...(s.logFormat === undefined ? {} : { logFormat: s.logFormat as LogFormat }),
+    });
+
+  if (s.sweep.length > 0) {
+    if (asserts.length > 0) throw new UsageError('--assert checks one run: leave it out with --sweep');
+    io.stdout.write(await sweep(s, open, service));
+    return ExitCode.ok;
+  }
+
+  let report: Report;
+  let data: RunData;
+  let failed = false;
+  if (s.mode === 'simulate') {
+    const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
+    ({ report, data } = await simulate(s, s, await open(), service, results));
+    if (results !== undefined && results !== io.stdout) await new Promise((resolve) => (results as WriteStream).end(resolve));
+    if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
+  } else {
+    const outcome = await replay(s, await open(), io);
+    if (outcome.interrupted) return ExitCode.interrupted;
+    ({ report, data } = outcome);
+    failed = report.jobs.failed > 0 || report.jobs.rejected > 0;
+  }
+
+  const paint = paintFor(io.stdout, io.env);
+  io.stdout.write(s.json ? formatJson(report) : formatDetailedSummary(report, data, paint));
+  if (s.hgrm !== undefined) await writeFile(s.hgrm, formatHgrm(data.histograms.latency));
+  if (s.html !== undefined) await writeFile(s.html, formatHtml(report, data));
+  if (previous !== undefined) (s.json ? io.stderr : io.stdout).write(formatCompare(previous, report, paint));
+  if (asserts.length > 0) {
+    const results = asserts.map((a) => evaluate(a, report));
+    (s.json ? io.stderr : io.stdout).write(formatAssertions(results, s.json ? paintFor(io.stderr, io.env) : paint));
+    if (results.some((r) => !r.ok)) return ExitCode.assertion;
+  }
+  return failed ? ExitCode.someFailed : ExitCode.ok;
+}
+
+function checked<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+function checkedAssertion(text: string): Assertion {
+  return checked('--assert', () => parseAssertion(text));
+}
+
+/** benchConfig is the report's config: the limits, and how the trace was replayed. */
+function benchConfig(s: BenchSettings, limits: Limits, format: TraceFormat): ReportConfig {
+  return {
+    ...configOf({ ...s, ...limits }),
+    trace: s.trace,
+    format,
+    ...(s.mode === 'simulate' ? { seed: s.seed } : { speed: s.speed }),
+    ...(s.service === undefined ? {} : { service: s.service }),
+  };
+}
+
+/**
+ * simulate replays a trace in virtual time: the same scheduler as a real run, on a ManualClock, with the
+ * simulated executor taking each event's service time (or one drawn from --service) and reporting its
+ * recorded status. Randomness (service draws, jitter) is seeded: the same inputs give the same report.
+ */
+async function simulate(
+  s: BenchSettings,
+  limits: Limits,
+  source: TraceSource,
+  service: ServiceDist | undefined,
+  results?: NodeJS.WritableStream,
+): Promise<{ report: Report; data: RunData }> {
+  const clock = new ManualClock(0);
+  const serviceRandom = mulberry32(deriveSeed(s.seed, 1));
+  const scheduler = new Scheduler<SimulatedWork>(
+    simulatedJobs(source, s.trace, limits.burst, (e) => e.serviceMs ?? (service === undefined ? 0 : sampleService(service, serviceRandom))),
+    new SimulatedExecutor({ clock, ...(s.timeoutMs === Infinity ? {} : { timeoutMs: s.timeoutMs }), retryOn: retryableStatus }),
+    {
+      clock,
+      limiter: new Limiter(limits.ratePerSec === Infinity ? Inf : limits.ratePerSec, limits.burst, { clock }),
+      inflight: new InflightLimiter({ limit: limits.concurrency }),
+      onFull: s.onFull,
+      retry: new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter, random: mulberry32(deriveSeed(s.seed, 2)) }),
+      arrivals: source.timed ? 'trace' : 'schedule',
+      lookahead: 65_536,
+      maxPauseMs: s.backoffMaxMs,
+    },
+  );
+  const metrics = new Metrics();
+  scheduler.events.on((e) => {
+    if (e.type !== 'done') return;
+    metrics.add(e.result);
+    results?.write(`${JSON.stringify(e.result)}\n`);
+  });
+  const stats = await runSimulated(scheduler, clock);
+  const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
+  return { report: buildReport(s.trace, 'simulated', benchConfig(s, limits, source.format), data.summary), data };
+}
+
+async function* simulatedJobs(
+  source: TraceSource,
+  file: string,
+  burst: number,
+  serviceOf: (e: TraceEvent) => number,
+): AsyncGenerator<Job<SimulatedWork>> {
+  let seq = 0;
+  for await (const e of source.events) {
+    checkTokens(e, seq, file, burst);
+    const status = e.status ?? 0;
+    yield {
+      seq,
+      key: e.key,
+      ...(e.tMs === undefined ? {} : { arrivalMs: e.tMs }),
+      ...(e.tokens === undefined ? {} : { tokens: e.tokens }),
+      payload: { serviceMs: serviceOf(e), status },
+    };
+    seq++;
+  }
+}
+
+function checkTokens(e: TraceEvent, seq: number, file: string, burst: number): void {
+  if (e.tokens !== undefined && e.tokens > burst) {
+    throw new UsageError(`${file}: event ${seq + 1} takes ${e.tokens} tokens, more than --burst ${burst} allows: raise --burst`);
+  }
+}
+
+/** sweep runs the simulation once per point of the grid and returns the table. */
+async function sweep(s: BenchSettings, open: () => Promise<TraceSource>, service: ServiceDist | undefined): Promise<string> {
+  const points: Array<{ limits: Limits; labels: Record<string, string> }> = [{ limits: { ratePerSec: s.ratePerSec, burst: s.burst, concurrency: s.concurrency }, labels: {} }];
+  for (const axis of s.sweep) {
+    const next: typeof points = [];
+    for (const p of points) {
+      axis.values.forEach((v, i) => {
+        const key = axis.name === 'rate' ? 'ratePerSec' : axis.name;
+        next.push({ limits: { ...p.limits, [key]: v }, labels: { ...p.labels, [axis.name]: axis.labels[i]! } });
+      });
+    }
+    points.splice(0, points.length, ...next);
+  }
+  const header = ['rate', 'burst', 'concurrency', 'p50 latency', 'p99 latency', 'p99 throttle', 'rejected', 'achieved'];
+  const rows: string[][] = [];
+  for (const p of points) {
+    const { report } = await simulate(s, p.limits, await open(), service);
+    const rejectedPct = report.jobs.total === 0 ? 0 : (100 * report.jobs.rejected) / report.jobs.total;
+    rows.push([
+      p.labels.rate ?? formatRate(p.limits.ratePerSec),
+      p.labels.burst ?? String(p.limits.burst),
+      p.labels.concurrency ?? (p.limits.concurrency === Infinity ? 'inf' : String(p.limits.concurrency)),
+      formatMs(report.latencyMs.p50),
+      formatMs(report.latencyMs.p99),
+      formatMs(report.throttleMs.p99),
+      `${rejectedPct.toFixed(1)}%`,
+      formatRate(report.throughput.achieved),
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
+}
+
+/**
+ * replay runs the trace for real: each event a request to --target or a command (`{}` = the key), due at
+ * its time in the trace divided by --speed. Latency counts from that due time.
+ */
+async function replay(
+  s: BenchSettings,
+  source: TraceSource,
+  io: Io,
+): Promise<{ report: Report; data: RunData; interrupted: boolean }> {
+  const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
+  const inflight = new InflightLimiter({ limit: s.concurrency });
+  const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
+  const startMs = performance.now();
+  const due = (e: TraceEvent): number | undefined => (e.tMs === undefined ? undefined : startMs + e.tMs / s.speed);
+  let executor: Executor<HttpPayload> | Executor<CommandPayload>;
+  let jobs: AsyncGenerator<Job<HttpPayload>> | AsyncGenerator<Job<CommandPayload>>;
+  let stopper = { terminate: (_signal: NodeJS.Signals): void => undefined, kill: (): void => undefined };
+  let close = async (): Promise<void> => undefined;
+  if (s.mode === 'target') {
+    const http = new HttpExecutor({
+      connections: s.concurrency === Infinity ? 64 : s.concurrency,
+      timeoutMs: s.timeoutMs,
+      ok: (status) => status >= 200 && status < 400,
+      retryOn: HTTP_RETRY,
+      pause: true,
+      print: 'none',
+    });
+    executor = http;
+    close = () => http.close();
+    jobs = requestJobs(source, s, due);
+  } else {
+    const command = new CommandExecutor({ stdio: 'ignore', timeoutMs: s.timeoutMs, killAfterMs: 5000, retryOn: undefined, detached: true });
+    executor = command;
+    stopper = { terminate: (signal) => command.signalAll(signal), kill: () => command.signalAll('SIGKILL') };
+    jobs = commandJobs(source, s, due);
+  }
+  const scheduler = new Scheduler(jobs as AsyncGenerator<Job<unknown>>, executor as Executor<unknown>, {
+    limiter,
+    inflight,
+    onFull: s.onFull,
+    retry,
+    arrivals: source.timed ? 'trace' : 'schedule',
+    lookahead: 65_536,
+    maxPauseMs: s.backoffMaxMs,
+  });
+  try {
+    const outcome = await runSession({
+      io,
+      settings: { ...s, quiet: true },
+      scheduler,
+      stopper,
+      killAfterMs: 5000,
+      router: undefined,
+      commandText: s.mode === 'target' ? `${s.trace} -> ${s.target!.href}` : `${s.trace} -> ${commandLine(s.command)}`,
+      config: benchConfig(s, s, source.format),
+      progress: true,
+      summary: false,
+    });
+    return { report: outcome.report, data: outcome.data, interrupted: outcome.interrupted };
+  } finally {
+    await close();
+  }
+}
+
+async function* requestJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent) => number | undefined): AsyncGenerator<Job<HttpPayload>> {
+  const target = s.target!;
+  let seq = 0;
+  for await (const e of source.events) {
+    checkTokens(e, seq, s.trace, s.burst);
+    let method = e.method ?? 'GET';
+    let path = e.url;
+    if (path === undefined) {
+      const m = /^([A-Z]+) (\S+)$/.exec(e.key);
+      if (m !== null) {
+        method = m[1]!;
+        path = m[2]!;
+      }
+    }
+    // An event's own origin is replaced by the target's: the trace says what, --target says where.
+    const where = path === undefined ? target : new URL(/^https?:\/\//.test(path) ? new URL(path).pathname + new URL(path).search : path, target);
+    const arrivalMs = due(e);
+    yield {
+      seq,
+      key: e.key,
+      ...(arrivalMs === undefined ? {} : { arrivalMs }),
+      payload: { url: where, method, headers: e.headers ?? [], body: undefined },
+      kind: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'readOnly' : 'mutating',
+      group: where.origin,
+    };
+    seq++;
+  }
+}
+
+async function* commandJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent) => number | undefined): AsyncGenerator<Job<CommandPayload>> {
+  let seq = 0;
+  for await (const e of source.events) {
+    checkTokens(e, seq, s.trace, s.burst);
+    const argv = s.command.map((a) => a.split('{}').join(e.key));
+    const arrivalMs = due(e);
+    yield { seq, key: e.key, ...(arrivalMs === undefined ? {} : { arrivalMs }), payload: { file: argv[0]!, args: argv.slice(1) } };
+    seq++;
+  }
+}
+
