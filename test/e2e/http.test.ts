@@ -1,0 +1,265 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { lines, runThrottle, tempDir } from './helpers.js';
+import { closedPort, type HttpReport, serve } from './http-fixture.js';
+
+// Real time is the point of the serial tests: the rate a server sees, a pause it asked for, latency
+// measured from the schedule. AVA runs a file's serial tests first and one at a time, so they do not share
+// the CPU with the concurrent tests below; every bound is loose: a timer's slack, never a tight window.
+
+test.serial('-r 50/s -b 5: in every window the server sees at most 5 + 50/s × its length (+1 for timer slack)', async (t) => {
+  const server = await serve(t);
+  const run = await runThrottle(['http', '-r', '50/s', '-b', '5', '--requests', '60', `${server.url}/rate`]);
+  t.is(run.code, 0, run.stderr);
+  const arrivals = server.stats.arrivals;
+  t.is(arrivals.length, 60);
+  let worst = { excess: -Infinity, i: 0, j: 0 };
+  for (let i = 0; i < arrivals.length; i++) {
+    for (let j = i; j < arrivals.length; j++) {
+      const count = j - i + 1;
+      const allowed = 5 + (50 * (arrivals[j]! - arrivals[i]!)) / 1000 + 1;
+      if (count - allowed > worst.excess) worst = { excess: count - allowed, i, j };
+    }
+  }
+  const { i, j } = worst;
+  t.true(
+    worst.excess <= 0,
+    `${j - i + 1} requests arrived in ${(arrivals[j]! - arrivals[i]!).toFixed(1)} ms (requests ${i + 1}..${j + 1}); per 100 ms: ${server.stats.windows(100).join(' ')}`,
+  );
+  // 5 at once, then 55 at 20 ms apart: 1.1 s from the first to the last.
+  t.true(arrivals.at(-1)! - arrivals[0]! >= 1000, `the 60 requests took only ${(arrivals.at(-1)! - arrivals[0]!).toFixed(0)} ms`);
+  t.true(run.ms >= 1000);
+});
+
+test.serial('a 429 with Retry-After pauses the whole origin: nothing reaches it for the next second, then all succeed', async (t) => {
+  // Requests 1..5 are all open (delay=100) before the first 429 goes out, so any request that arrives
+  // after it is a retry or a job that was waiting for a slot: the pause must hold both.
+  const server = await serve(t, { first429: 5, retryAfterSec: 1 });
+  const run = await runThrottle(['http', '-j', '5', '--requests', '10', '--retries', '3', `${server.url}/p?delay=100`]);
+  t.is(run.code, 0, run.stderr);
+  const s = server.stats;
+  t.deepEqual(s.statuses, { 200: 10, 429: 5 });
+  const first429 = s.responses.find((r) => r.status === 429)!.t;
+  const soon = s.arrivals.filter((a) => a > first429 && a < first429 + 900);
+  t.deepEqual(
+    soon.map((a) => Math.round(a - first429)),
+    [],
+    'requests arrived during the pause (ms after the first 429)',
+  );
+});
+
+test.serial('--no-pause: after a 429 other jobs go to the origin at once', async (t) => {
+  const server = await serve(t, { first429: 5, retryAfterSec: 1 });
+  const run = await runThrottle(['http', '--no-pause', '--backoff-base', '50ms', '--jitter', 'none', '-j', '5', '--requests', '10', '--retries', '3', `${server.url}/p?delay=100`]);
+  t.is(run.code, 0, run.stderr);
+  const s = server.stats;
+  t.deepEqual(s.statuses, { 200: 10, 429: 5 });
+  const first429 = s.responses.find((r) => r.status === 429)!.t;
+  const soon = s.arrivals.filter((a) => a > first429 && a < first429 + 900);
+  t.true(soon.length >= 1, 'no request arrived within 0.9 s of the first 429');
+});
+
+test.serial('coordinated omission: behind a slow server latency grows from the schedule, service time does not', async (t) => {
+  const slow = await serve(t);
+  const fast = await serve(t);
+  const args = ['http', '-r', '20/s', '-j', '1', '--requests', '20', '--json'];
+  // 20/s asks for one request every 50 ms; a server that takes 100 ms falls 50 ms further behind each time.
+  const slowRun = await runThrottle([...args, `${slow.url}/co?delay=100`]);
+  const fastRun = await runThrottle([...args, `${fast.url}/co`]);
+  t.is(slowRun.code, 0, slowRun.stderr);
+  t.is(fastRun.code, 0, fastRun.stderr);
+  const slowReport = JSON.parse(slowRun.stdout) as HttpReport;
+  const fastReport = JSON.parse(fastRun.stdout) as HttpReport;
+  t.is(slowReport.jobs.succeeded, 20);
+  t.is(fastReport.jobs.succeeded, 20);
+  const l = (r: HttpReport) => `latency p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms; service p50 ${r.serviceMs.p50} ms, p99 ${r.serviceMs.p99} ms`;
+  // One at a time, each taking at least 100 ms: request k (from 0) ends no sooner than 100 × (k + 1) ms
+  // but was due at 50 × k, so the last one's latency is at least 1050 ms, and at least 950 ms more than
+  // the longest service time (every service time before it adds to its wait). A busy machine only adds.
+  // Measured from the actual start instead (coordinated omission), latency would be the service time.
+  t.true(slowReport.latencyMs.p99 > 1000, `slow: ${l(slowReport)}`);
+  t.true(slowReport.latencyMs.p99 > slowReport.serviceMs.p99 + 500, `slow: ${l(slowReport)}`);
+  t.true(slowReport.serviceMs.p50 < 250, `slow: ${l(slowReport)}`);
+  // On time, latency is service time plus a timer's slack (the median: a stalled machine makes a few late).
+  t.true(fastReport.latencyMs.p50 < fastReport.serviceMs.p50 + 50, `fast: ${l(fastReport)}`);
+});
+
+
+test('-j 4 caps the requests open at the server at 4, and reaches it', async (t) => {
+  const server = await serve(t);
+  const run = await runThrottle(['http', '-j', '4', '--requests', '20', `${server.url}/c?delay=100`]);
+  t.is(run.code, 0, run.stderr);
+  t.is(server.stats.requests.length, 20);
+  t.is(server.stats.maxOpen, 4);
+});
+
+test('--mutating-concurrency 1 caps open POSTs at 1, while GETs with the same flags reach -j 3', async (t) => {
+  const posts = await serve(t);
+  const gets = await serve(t);
+  const flags = ['http', '--mutating-concurrency', '1', '-j', '3', '--requests', '6'];
+  const [postRun, getRun] = await Promise.all([
+    runThrottle([...flags, '-X', 'POST', '--data', 'x', `${posts.url}/m?delay=100`]),
+    runThrottle([...flags, `${gets.url}/m?delay=100`]),
+  ]);
+  t.is(postRun.code, 0, postRun.stderr);
+  t.is(getRun.code, 0, getRun.stderr);
+  t.deepEqual(posts.stats.byMethod, { POST: 6 });
+  t.is(posts.stats.maxOpenByClass.mutating, 1);
+  t.is(posts.stats.bytesReceived, 6);
+  t.deepEqual(gets.stats.byMethod, { GET: 6 });
+  t.is(gets.stats.maxOpenByClass.readOnly, 3);
+});
+
+test('several URLs take turns: 30 requests over 3 servers give each exactly 10', async (t) => {
+  const servers = await Promise.all([serve(t), serve(t), serve(t)]);
+  const run = await runThrottle(['http', '--requests', '30', ...servers.map((s) => `${s.url}/rr`)]);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(
+    servers.map((s) => s.stats.requests.length),
+    [10, 10, 10],
+  );
+});
+
+test('each input line is URL-encoded into {}: spaces, /, ?, &, % and unicode arrive exactly', async (t) => {
+  const server = await serve(t);
+  const input = ['a b', '  lead and trail  ', 'x/y', 'what?', 'a&b=c', '100%', '+plus', '#frag', 'ü', '日本'];
+  const run = await runThrottle(['http', '--print', 'none', `${server.url}/items/{}?v={}`], { input: `${input.join('\n')}\n` });
+  t.is(run.code, 0, run.stderr);
+  const sorted = [...input].sort();
+  t.deepEqual([...server.stats.queries('v')].sort(), sorted);
+  t.deepEqual(server.stats.requests.map((r) => r.path.slice('/items/'.length)).sort(), sorted);
+  // The query holds only v: no line's & or = split it, no # cut it short.
+  t.true(server.stats.requests.every((r) => Object.keys(r.query).join() === 'v'));
+});
+
+test('headers reach the server, but no secret reaches stdout, stderr or the report', async (t) => {
+  const server = await serve(t);
+  const dir = tempDir();
+  const reportFile = join(dir, 'r.json');
+  const run = await runThrottle([
+    'http', '-H', 'Authorization: Bearer s3cr3t', '-H', 'Cookie: a=s3cr3t', '-H', 'X-Plain: visible',
+    '--requests', '4', '--print', 'status', '--report', reportFile, '--json', `${server.url}/ok`, `${server.url}/bad?status=500`,
+  ]);
+  // The 500s fail their requests: an error line on stderr is one more place a secret must not appear.
+  t.is(run.code, 1, run.stderr);
+  t.is(server.stats.requests.length, 4);
+  for (const h of server.stats.headers) {
+    t.is(h.authorization, 'Bearer s3cr3t');
+    t.is(h.cookie, 'a=s3cr3t');
+    t.is(h['x-plain'], 'visible');
+  }
+  const report = readFileSync(reportFile, 'utf8');
+  for (const [where, text] of [['stdout', run.stdout], ['stderr', run.stderr], ['report', report]] as const) {
+    t.false(text.includes('s3cr3t'), `${where} shows the secret:\n${text}`);
+  }
+  t.deepEqual((JSON.parse(report) as HttpReport).config['headers'], { Authorization: '***', Cookie: '***', 'X-Plain': 'visible' });
+});
+
+// Product gap: a request that fails by its status (a 500 after its retries) is counted in the summary but
+// never named on stderr. http.ts's describeFailure would print `request N (url): status 500`, but
+// runSession (src/cli/session.ts) prints a failure line only when the Result has an `error`, and an HTTP
+// status failure has none (it has a code). Connection errors are named (see the refused-target test).
+test.failing('a request that fails by its status is named on stderr', async (t) => {
+  const server = await serve(t);
+  const run = await runThrottle(['http', `${server.url}/bad?status=500`]);
+  t.is(run.code, 1, run.stderr);
+  t.regex(run.stderr, new RegExp(`request 1 \\(${server.url}/bad\\?status=500\\): status 500`));
+});
+
+test('a bad header is rejected (exit 2, one line) without echoing the secret in it', async (t) => {
+  const server = await serve(t);
+  for (const header of ['Authorization Bearer s3cr3t', 'Authorization: Bearer s3cr3t\r\nX-Injected: 1', 'Cookie: a=s3cr3t\nb=1']) {
+    const run = await runThrottle(['http', '-H', header, `${server.url}/h`]);
+    t.is(run.code, 2, `${JSON.stringify(header)}: ${run.stderr}`);
+    t.is(lines(run.stderr).length, 1, run.stderr);
+    t.regex(run.stderr, /^throttle: -H, --header: /);
+    t.false(run.stderr.includes('s3cr3t'), `${JSON.stringify(header)} was echoed: ${run.stderr}`);
+  }
+  t.is(server.stats.requests.length, 0);
+});
+
+test('bad input exits 2 with one line on stderr before any request is sent', async (t) => {
+  const server = await serve(t);
+  const url = `${server.url}/never`;
+  const cases: Array<[string, string[], RegExp]> = [
+    ['malformed URL', ['http://127.0.0.1:[bad/'], /invalid URL/],
+    ['ftp scheme', [`ftp://127.0.0.1:${server.port}/`], /unsupported URL scheme "ftp:"/],
+    ['bad method', ['-X', 'GE T', url], /-X, --method: invalid method "GE T"/],
+    ['bad header', ['-H', 'NoColon', url], /-H, --header: invalid header/],
+    ['--requests 0', ['--requests', '0', url], /--requests: invalid value "0"/],
+    ['--ok abc', ['--ok', 'abc', url], /--ok: invalid HTTP statuses "abc"/],
+  ];
+  const runs = await Promise.all(cases.map(([, args]) => runThrottle(['http', ...args])));
+  cases.forEach(([name, , message], i) => {
+    const run = runs[i]!;
+    t.is(run.code, 2, `${name}: ${run.stderr}`);
+    t.is(run.stdout, '', name);
+    t.is(lines(run.stderr).length, 1, `${name}: ${run.stderr}`);
+    t.regex(run.stderr, /^throttle: /, name);
+    t.regex(run.stderr, message, name);
+  });
+  t.is(server.stats.requests.length, 0);
+});
+
+test('--print status prints one "200 GET url" line per request', async (t) => {
+  const server = await serve(t);
+  const run = await runThrottle(['http', '--print', 'status', '--requests', '3', `${server.url}/s`]);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(lines(run.stdout), Array(3).fill(`200 GET ${server.url}/s`));
+});
+
+test('--print body --keep-order prints bodies in input order though they finish in reverse', async (t) => {
+  const server = await serve(t);
+  const delays = ['300', '200', '100', '0'];
+  const run = await runThrottle(['http', '-j', '4', '--print', 'body', '--keep-order', `${server.url}/k?delay={}`], { input: `${delays.join('\n')}\n` });
+  t.is(run.code, 0, run.stderr);
+  // They ran at once and were answered in reverse order, so the order on stdout is throttle's doing.
+  t.is(server.stats.maxOpen, 4);
+  t.deepEqual(
+    server.stats.responses.map((r) => r.url),
+    [...delays].reverse().map((d) => `/k?delay=${d}`),
+  );
+  t.deepEqual(
+    lines(run.stdout),
+    delays.map((d) => `/k?delay=${d}`),
+  );
+});
+
+test('--json prints a parseable report on stdout: outcomes and bytes received', async (t) => {
+  const server = await serve(t);
+  const run = await runThrottle(['http', '--json', '--requests', '5', `${server.url}/j`]);
+  t.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as HttpReport;
+  t.deepEqual(report.outcomes, { 200: 5 });
+  t.is(report.jobs.succeeded, 5);
+  t.is(report.bytes.received, server.stats.bytesSent);
+  t.is(report.bytes.received, 5 * '/j\n'.length);
+  t.is(report.targets[server.url]?.requests, 5);
+});
+
+test('a refused target: exit 1, ECONNREFUSED counted per attempt in the report, stderr names the target', async (t) => {
+  const port = await closedPort();
+  const origin = `http://127.0.0.1:${port}`;
+  const reportFile = join(tempDir(), 'r.json');
+  const run = await runThrottle(['http', '--retries', '1', '--backoff-base', '10ms', '--report', reportFile, `${origin}/x`]);
+  t.is(run.code, 1, run.stderr);
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as HttpReport;
+  t.is(report.targets[origin]?.errors['ECONNREFUSED'], 2);
+  t.deepEqual(report.outcomes, { ECONNREFUSED: 1 });
+  t.is(report.jobs.attempts, 2);
+  t.true(run.stderr.includes(`127.0.0.1:${port}`), run.stderr);
+  t.regex(run.stderr, /ECONNREFUSED/);
+});
+
+test('--urls - reads whole URLs from stdin; a bad line fails only its own request', async (t) => {
+  const server = await serve(t);
+  const input = [`${server.url}/a`, 'not a url', `${server.url}/c`, `ftp://127.0.0.1:${server.port}/d`, `${server.url}/e`];
+  const run = await runThrottle(['http', '--urls', '-'], { input: `${input.join('\n')}\n` });
+  t.is(run.code, 1, run.stderr);
+  t.deepEqual(Object.keys(server.stats.byPath).sort(), ['/a', '/c', '/e']);
+  t.deepEqual(lines(run.stdout).sort(), ['/a', '/c', '/e']);
+  t.regex(run.stderr, /line 2\b.*not a url/);
+  t.regex(run.stderr, /line 4\b.*ftp:/);
+  t.notRegex(run.stderr, /line [135]\b/);
+});

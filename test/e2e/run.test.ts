@@ -1,0 +1,72 @@
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixture, lines, runThrottle, tempDir, VERSION } from './helpers.js';
+
+/** Lines a shell would split, quote, expand or execute; each must reach the job as one argument, intact. */
+function trickyLines(dir: string): string[] {
+  return ['a b', "'q'", '"dq"', `$(touch ${join(dir, 'pwned')})`, `\`touch ${join(dir, 'pwned2')}\``, ';ls', '*', 'back\\slash\\\\', 'tab\there', '  lead and trail  '];
+}
+
+test('each input line is exactly one argument, and nothing in it is executed', async (t) => {
+  const dir = tempDir();
+  const input = trickyLines(dir);
+  const run = await runThrottle(['-k', '--', fixture('echo-args.sh'), '{}', 'fixed arg'], { input: `${input.join('\n')}\n`, cwd: dir });
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(
+    lines(run.stdout).map((l) => JSON.parse(l) as unknown),
+    input.map((line) => [line, 'fixed arg']),
+  );
+  t.false(existsSync(join(dir, 'pwned')));
+  t.false(existsSync(join(dir, 'pwned2')));
+});
+
+test('with --shell each input line is substituted as one word and is not executed', async (t) => {
+  const dir = tempDir();
+  const input = trickyLines(dir);
+  const run = await runThrottle(['-k', '--shell', '--', 'printf "%s\\n" {}'], { input: `${input.join('\n')}\n`, cwd: dir });
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(lines(run.stdout), input);
+  t.false(existsSync(join(dir, 'pwned')));
+  t.false(existsSync(join(dir, 'pwned2')));
+});
+
+test('`throttle run -- cmd` is the same as `throttle -- cmd`', async (t) => {
+  const [explicit, implicit] = await Promise.all([runThrottle(['run', '--', 'echo', 'x']), runThrottle(['--', 'echo', 'x'])]);
+  t.is(explicit.code, 0);
+  t.is(explicit.stdout, 'x\n');
+  const seen = ({ code, signal, stdout, stderr }: typeof explicit) => ({ code, signal, stdout, stderr });
+  t.deepEqual(seen(explicit), seen(implicit));
+});
+
+/** RUN_FLAGS are the flags `throttle run` declares (src/cli/program.ts). */
+const RUN_FLAGS = [
+  '--rate', '--burst', '--concurrency', '--on-full', '--retries', '--backoff-base', '--backoff-max', '--jitter',
+  '--timeout', '--report', '--output', '--no-progress', '--quiet', '--input', '-I', '--count', '--duration',
+  '--shell', '--retry-on', '--kill-after', '--keep-order', '--tag', '--joblog', '--resume', '--resume-failed', '--halt',
+];
+
+test('`throttle run --help` lists every flag and ends with examples', async (t) => {
+  const run = await runThrottle(['run', '--help']);
+  t.is(run.code, 0);
+  t.is(run.stderr, '');
+  for (const flag of RUN_FLAGS) t.regex(run.stdout, new RegExp(`(^|[\\s,])${flag}\\b`), `${flag} is missing from the help`);
+  t.regex(run.stdout, /\nExamples:\n(.*\n)*.*throttle .*-- /);
+});
+
+// Product gap: `throttle --help` shows only the subcommand list, not the flags of the default command `run`
+// (which is how throttle is used: `throttle [flags] -- cmd`), and has no Examples section.
+test.failing('`throttle --help` lists every flag of the default command and has examples', async (t) => {
+  const run = await runThrottle(['--help']);
+  t.is(run.code, 0);
+  for (const flag of RUN_FLAGS) t.regex(run.stdout, new RegExp(`(^|[\\s,])${flag}\\b`), `${flag} is missing from the help`);
+  t.regex(run.stdout, /\nExamples:\n/);
+});
+
+test('--version and -V print the version of package.json', async (t) => {
+  const [long, short] = await Promise.all([runThrottle(['--version']), runThrottle(['-V'])]);
+  t.is(long.code, 0);
+  t.is(long.stdout, `${VERSION}\n`);
+  t.is(short.stdout, `${VERSION}\n`);
+  t.is(long.stderr, '');
+});
