@@ -13,3 +13,17 @@ export function openInput(file: string, flag: string, stdin: Readable): Readable
   }
   return createReadStream(file);
 }
+
+/** EXIT_BROKEN_PIPE is what a process killed by SIGPIPE reports (128 + 13). */
+export const EXIT_BROKEN_PIPE = 141;
+
+/**
+ * exitOnBrokenPipe makes a closed downstream (`| head -1`) end the process quietly with status 141, for
+ * commands whose only output is a report: there is nothing left worth finishing once no one reads it.
+ */
+export function exitOnBrokenPipe(stream: NodeJS.WritableStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+    throw err;
+  });
+}

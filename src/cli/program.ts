@@ -15,6 +15,7 @@ export function addLimitOptions(cmd: Command): Command {
     .option('--timeout <dur>', 'end an attempt that runs longer (0: never)', DEFAULTS.timeout)
     .option('--report <file>', 'write the JSON report to this file')
     .option('--output <file>', 'stream every job\'s Result as JSON Lines to this file ("-" for stdout)')
+    .option('--record <file>', 'write a trace of the run (arrivals, keys, service times, statuses) for throttle bench')
     .option('--no-progress', 'no progress bar (it shows only on a terminal, and never when CI is set)')
     .option('-q, --quiet', 'no summary at the end');
 }
@@ -42,6 +43,21 @@ Examples:
 
   # whole URLs from a file, statuses only, report for CI
   throttle http --urls urls.txt --print status --report http.json
+`;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+const BENCH_EXAMPLES = `
+Examples:
+  # what-if: replay a recorded trace in virtual time at 40/s, 8 in flight; fail CI on a slow p99
+  throttle bench -r 40/s -j 8 --assert 'p99(latency) < 250ms' trace.jsonl
+
+  # tune on a real access log: a table over a grid of limits
+  throttle bench --log-format combined --sweep rate=10/s,20/s,50/s --sweep concurrency=4,8 access.log
+
+  # replay for real, twice as fast, against a local server, or as commands
+  throttle bench --target http://127.0.0.1:8080 --speed 2 trace.jsonl
+  throttle bench trace.jsonl -- sleep {}
 `;
 
 /**
@@ -92,7 +108,6 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     });
   errorsOneLine(run);
 
-  const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
   const http = addLimitOptions(
     program
       .command('http')
@@ -124,5 +139,93 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
       setExitCode(await httpCommand(settings));
     });
   errorsOneLine(http);
+
+  const bench = addLimitOptions(
+    program
+      .command('bench')
+      .description('Replay a trace through the limiter: simulated in virtual time, or for real; report histograms.')
+      .usage('[options] <trace|-> [-- <command> {}]')
+      .argument('[trace]', 'a trace file, or - for stdin')
+      .argument('[command...]', 'replay for real: run this command per event ({} = the event\'s key)'),
+  )
+    .addOption(new Option('--format <format>', 'trace format (default: detected)').choices(['jsonl', 'csv', 'access-log', 'har', 'joblog', 'results', 'urls', 'vegeta']))
+    .option('--sort', 'accept events out of order within a window (on by default for results and job logs)')
+    .option('--sort-window <n>', 'how many events --sort may hold to reorder', '10000')
+    .addOption(new Option('--log-format <layout>', 'access log layout').choices(['common', 'combined', 'nginx-timed', 'apache-timed']))
+    .option('--simulate', 'replay in virtual time (the default without --target or a command)')
+    .option('--target <url>', 'replay for real: each event a request to this URL (key "METHOD /path")')
+    .option('--speed <x>', 'real replay: play the trace x times faster', '1')
+    .option('--service <dist>', 'service time when the trace has none: 50ms, uniform:10ms..100ms, exp:50ms, normal:100ms,20ms')
+    .option('--seed <n>', 'seed for --service draws and jitter in the simulation', '1')
+    .option('--sweep <name=values>', 'simulate over a grid: rate=10/s,20/s | burst=1,10 | concurrency=4,8 (repeatable)', collect)
+    .option('--assert <expr>', "fail (exit 3) unless it holds: 'p99(latency) < 250ms', 'rejected < 1%', 'achieved >= 95% offered' (repeatable)", collect)
+    .option('--json', 'print the JSON report on stdout instead of the text report')
+    .option('--hgrm <file>', 'write the latency histogram in HdrHistogram .hgrm format')
+    .option('--html <file>', 'write a self-contained HTML report')
+    .option('--compare <report.json>', 'print the changes from an earlier --report')
+    .addHelpText('after', BENCH_EXAMPLES)
+    .action(async (trace: string | undefined, command: string[], options: Record<string, unknown>) => {
+      const { benchSettings } = await import('./settings.js');
+      const settings = benchSettings(trace, command, options);
+      const { benchCommand } = await import('./commands/bench.js');
+      setExitCode(await benchCommand(settings));
+    });
+  errorsOneLine(bench);
+
+  const trace = program.command('trace').description('Make traces for throttle bench.');
+  const gen = trace
+    .command('gen')
+    .description('Write a synthetic JSON Lines trace; the same seed gives the same trace.')
+    .addOption(new Option('--pattern <pattern>', 'arrival pattern').choices(['constant', 'poisson', 'burst', 'ramp', 'diurnal']).default('constant'))
+    .option('-r, --rate <rate>', 'mean arrival rate, e.g. 50/s')
+    .option('--duration <dur>', 'how long the trace lasts, e.g. 1m')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--service <dist>', 'add service times: 50ms, uniform:10ms..100ms, exp:50ms, normal:100ms,20ms, lognormal:100ms,50ms')
+    .option('--burst-size <n>', 'events per group with --pattern burst', '10')
+    .option('--key <key>', 'key of every event')
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .addHelpText('after', `
+Examples:
+  throttle trace gen --pattern poisson --rate 50/s --duration 1m --seed 7 --service exp:40ms > trace.jsonl
+  throttle trace gen --pattern burst --rate 100/s --duration 10s | throttle bench -r 80/s -j 8 -
+`)
+    .action(async (options: Record<string, unknown>) => {
+      const { traceGenCommand } = await import('./commands/trace.js');
+      setExitCode(await traceGenCommand(options));
+    });
+  errorsOneLine(trace);
+  errorsOneLine(gen);
+
+  const report = program
+    .command('report')
+    .description('Render the report of one or more --output Result streams (merged exactly).')
+    .usage('[options] <results.jsonl...>')
+    .argument('[files...]', 'Result streams written by --output ("-" for stdin)')
+    .option('--json', 'print the JSON report instead of text')
+    .option('--report <file>', 'also write the JSON report to this file')
+    .option('--hgrm <file>', 'write the latency histogram in HdrHistogram .hgrm format')
+    .option('--html <file>', 'write a self-contained HTML report')
+    .option('--assert <expr>', "fail (exit 3) unless it holds, e.g. 'p99(latency) < 250ms' (repeatable)", collect)
+    .option('--compare <report.json>', 'print the changes from an earlier report')
+    .addHelpText('after', `
+Examples:
+  throttle http -r 100/s --duration 1m --output a.jsonl http://127.0.0.1:8080/
+  throttle report a.jsonl b.jsonl --html report.html --assert 'p99(latency) < 50ms'
+`)
+    .action(async (files: string[], options: Record<string, unknown>) => {
+      const { reportCommand } = await import('./commands/report.js');
+      setExitCode(await reportCommand(files, options));
+    });
+  errorsOneLine(report);
+
+  // `run` is what people type without a subcommand, so `throttle --help` shows its flags and examples,
+  // followed by the other subcommands.
+  program.helpInformation = () => {
+    const others = program.commands
+      .filter((c) => c.name() !== 'run')
+      .map((c) => `  ${`throttle ${c.name()} --help`.padEnd(26)}${c.description()}`)
+      .join('\n');
+    return `${run.helpInformation().replace(/^Usage: throttle run /, 'Usage: throttle [run] ')}\nOther commands:\n${others}\n`;
+  };
   return program;
 }

@@ -411,7 +411,9 @@ export interface BenchSettings extends LimitSettings, ReportSettings {
   /** trace is a file, or "-" for stdin. */
   readonly trace: string;
   readonly format: string | undefined;
-  readonly sort: boolean;
+  /** sort: undefined leaves the format's default (on for results and job logs, written as jobs end). */
+  readonly sort: boolean | undefined;
+  readonly sortWindow: number | undefined;
   readonly logFormat: string | undefined;
   /** mode: simulate in virtual time, or replay for real against a URL or a command. */
   readonly mode: 'simulate' | 'target' | 'command';
@@ -432,6 +434,7 @@ export interface BenchSettings extends LimitSettings, ReportSettings {
 export interface RawBenchOptions extends RawLimitOptions {
   format?: string;
   sort?: boolean;
+  sortWindow?: string;
   logFormat?: string;
   simulate?: boolean;
   target?: string;
@@ -482,7 +485,8 @@ export function benchSettings(trace: string | undefined, command: readonly strin
     ...base,
     trace,
     format: o.format,
-    sort: o.sort === true,
+    sort: o.sort === true ? true : undefined,
+    sortWindow: o.sortWindow === undefined ? undefined : integer('--sort-window', o.sortWindow, 1, '--sort-window 10000'),
     logFormat: o.logFormat,
     mode,
     target: o.target === undefined ? undefined : parseUrl(o.target, '--target'),

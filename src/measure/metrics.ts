@@ -100,7 +100,7 @@ function round3(x: number): number {
 
 /** TimelineBucket is what happened to the jobs that arrived in one slice of the run. */
 export interface TimelineBucket {
-  /** startMs is where the slice starts, in ms from the first arrival; the first bucket starts at 0. */
+  /** startMs is where the slice starts: 0 for the first, which holds the first arrival; then every bucketMs. */
   readonly startMs: number;
   readonly count: number;
   readonly succeeded: number;
@@ -149,9 +149,9 @@ function mergeInto(into: Cell, c: Cell): void {
  * Subtleness ahead! Results come in completion order, so the first one added need not have arrived first.
  * The grid is anchored at the first added result's arrival: bucket i covers [anchor + i·w, anchor + (i+1)·w),
  * and i may be negative. Merging maps i to floor(i / 2), which is exactly the bucket of width 2w, so a
- * merged timeline equals one built at the wider width from the start. `buckets()` reports starts relative to
- * the earliest arrival; when that is not the anchor, the first bucket starts up to one width early and is
- * reported as starting at 0.
+ * merged timeline equals one built at the wider width from the start. `buckets()` reports starts from the
+ * start of the first bucket, which holds the earliest arrival: exactly at it when the earliest result was
+ * folded first (results in arrival order), else up to one width before it.
  */
 export class Timeline {
   static readonly INITIAL_BUCKET_MS = 100;
@@ -161,7 +161,6 @@ export class Timeline {
   /** #firstIndex is the grid index of #cells[0]. */
   #firstIndex = 0;
   #cells: Cell[] = [];
-  #minArrivalMs = Infinity;
 
   /** bucketMs is the current bucket width. */
   get bucketMs(): number {
@@ -172,7 +171,6 @@ export class Timeline {
   add(r: Result): void {
     if (!Number.isFinite(r.arrivalMs)) return;
     const anchor = (this.#anchorMs ??= r.arrivalMs);
-    if (r.arrivalMs < this.#minArrivalMs) this.#minArrivalMs = r.arrivalMs;
     let i = Math.floor((r.arrivalMs - anchor) / this.#bucketMs);
     if (this.#cells.length === 0) {
       this.#firstIndex = i;
@@ -218,9 +216,8 @@ export class Timeline {
 
   /** buckets returns every bucket from the first arrival's to the last one's, empty ones included. */
   buckets(): TimelineBucket[] {
-    const anchor = this.#anchorMs ?? 0;
     return this.#cells.map((c, k) => ({
-      startMs: round3(Math.max(0, anchor + (this.#firstIndex + k) * this.#bucketMs - this.#minArrivalMs)),
+      startMs: k * this.#bucketMs,
       count: c.count,
       succeeded: c.succeeded,
       failed: c.failed,

@@ -1,4 +1,4 @@
-import type { Histogram } from 'hdr-histogram-js';
+import type { Histogram, JsHistogram } from 'hdr-histogram-js';
 import { Distribution } from '../measure/metrics.js';
 
 /** PERCENTILE_TICKS_PER_HALF_DISTANCE is HdrHistogram's usual 5 rows per halving of the distance to 100%. */
@@ -10,13 +10,18 @@ const PERCENTILE_TICKS_PER_HALF_DISTANCE = 5;
  * `#[Mean = ..]`, `#[Max = ..]` and `#[Buckets = ..]` lines. Values are divided by `unitScale`: the
  * histograms hold microseconds, so the default 1000 gives milliseconds.
  *
- * hdr-histogram-js's outputPercentileDistribution writes the same layout as Java's (%12.3f %2.12f %10d
- * %14.2f rows, the 100% row without its last column). One difference: its `Max` is the largest recorded
- * value, where Java prints the top of that value's equivalence range; the rows are unaffected.
+ * hdr-histogram-js's outputPercentileDistribution writes Java's layout (%12.3f %2.12f %10d %14.2f rows, the
+ * 100% row without its last column, the same footer) and Java's mean and standard deviation. One difference
+ * is fixed here: its `Max` is the largest recorded value, where Java prints the top of that value's
+ * equivalence range (the value of the 100% row), so the output is what Java's HdrHistogram writes.
  */
 export function formatHgrm(source: Distribution | Histogram, unitScale = 1000): string {
   const h = source instanceof Distribution ? source.histogram : source;
-  return h.outputPercentileDistribution(PERCENTILE_TICKS_PER_HALF_DISTANCE, unitScale);
+  const text = h.outputPercentileDistribution(PERCENTILE_TICKS_PER_HALF_DISTANCE, unitScale);
+  const js = h as Partial<JsHistogram>;
+  if (h.totalCount === 0 || js.highestEquivalentValue === undefined) return text;
+  const max = (js.highestEquivalentValue(h.maxValue) / unitScale).toFixed(h.numberOfSignificantValueDigits).padStart(12);
+  return text.replace(/^#\[Max     = +[-\d.]+,/m, `#[Max     = ${max},`);
 }
 
 /** HgrmRow is one row of a percentile distribution: `value` in the file's unit, `percentile` in 0..1. */

@@ -79,6 +79,13 @@ export function blockBar(count: number, maxCount: number, width: number): string
   return '█'.repeat(Math.floor(eighths / 8)) + EIGHTHS[eighths % 8]!;
 }
 
+/** formatEdge renders a bar's edge: formatMs, or microseconds below 1 ms, where formatMs runs out of digits. */
+export function formatEdge(ms: number): string {
+  if (ms >= 1) return formatMs(ms);
+  const us = ms * US_PER_MS;
+  return `${us >= 100 ? us.toFixed(0) : us >= 10 ? us.toFixed(1) : us.toFixed(2)}µs`;
+}
+
 function percent(count: number, total: number): string {
   return `${((count / total) * 100).toFixed(1)}%`;
 }
@@ -92,7 +99,7 @@ function percent(count: number, total: number): string {
 export function formatHistogram(source: Distribution | Histogram, paint: Paint = plain, width = 40): string {
   const { total, zeros, bars } = histogramBars(source);
   if (total === 0) return '';
-  const rows = bars.map((b) => ({ from: formatMs(b.fromMs), to: formatMs(b.toMs), count: b.count }));
+  const rows = bars.map((b) => ({ from: formatEdge(b.fromMs), to: formatEdge(b.toMs), count: b.count }));
   if (zeros > 0) rows.unshift({ from: '0ms', to: '', count: zeros });
   const fromWidth = Math.max(...rows.map((r) => r.from.length));
   const toWidth = Math.max(...rows.map((r) => r.to.length));

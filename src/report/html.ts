@@ -1,5 +1,5 @@
 import type { RunData, Stats, TimelineBucket } from '../measure/metrics.js';
-import { type HistogramBars, histogramBars } from './histogram.js';
+import { type HistogramBars, formatEdge, histogramBars } from './histogram.js';
 import type { Report } from './json.js';
 import { formatMs, formatRate } from './text.js';
 
@@ -62,7 +62,7 @@ function emptyChart(label: string): string {
 /** barChart draws a histogram: one bar per log-spaced range, a separate first bar for zeros. */
 function barChart(label: string, hist: HistogramBars): string {
   if (hist.total === 0) return emptyChart(label);
-  const rows = hist.bars.map((b) => ({ title: `${formatMs(b.fromMs)} – ${formatMs(b.toMs)}`, edge: formatMs(b.fromMs), count: b.count, zero: false }));
+  const rows = hist.bars.map((b) => ({ title: `${formatEdge(b.fromMs)} – ${formatEdge(b.toMs)}`, edge: formatEdge(b.fromMs), count: b.count, zero: false }));
   if (hist.zeros > 0) rows.unshift({ title: '0ms', edge: '', count: hist.zeros, zero: true });
   const maxCount = Math.max(...rows.map((r) => r.count));
   const band = PLOT_W / rows.length;
@@ -78,7 +78,7 @@ function barChart(label: string, hist: HistogramBars): string {
     parts.push(r.zero ? text(x + band / 2, H - BOTTOM + 14, '0') : text(x, H - BOTTOM + 14, r.edge));
   });
   const last = hist.bars[hist.bars.length - 1];
-  if (last !== undefined) parts.push(text(LEFT + PLOT_W, H - BOTTOM + 14, formatMs(last.toMs), 'end'));
+  if (last !== undefined) parts.push(text(LEFT + PLOT_W, H - BOTTOM + 14, formatEdge(last.toMs), 'end'));
   parts.push('</svg>');
   return parts.join('');
 }

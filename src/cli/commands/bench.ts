@@ -23,6 +23,7 @@ import { formatMs, formatRate } from '../../report/text.js';
 import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
 import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, parseServiceDist, readTrace, sampleService } from '../../sources/trace/index.js';
 import { paintFor } from '../../ui/colour.js';
+import { exitOnBrokenPipe } from '../input.js';
 import { configOf, type Io, processIo, runSession } from '../session.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
 
@@ -48,6 +49,7 @@ interface Limits {
  * when some job failed in a real replay, 3 when an assertion failed.
  */
 export async function benchCommand(s: BenchSettings, io: Io = processIo): Promise<number> {
+  exitOnBrokenPipe(io.stdout);
   // Everything the user typed is checked before the trace is read.
   const asserts = s.asserts.map(checkedAssertion);
   const service = s.service === undefined ? undefined : checked('--service', () => parseServiceDist(s.service!));
@@ -56,7 +58,8 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
   const open = (): Promise<TraceSource> =>
     readTrace(s.trace === '-' ? io.stdin : createReadStream(s.trace), s.trace === '-' ? 'stdin' : s.trace, {
       ...(format === undefined ? {} : { format }),
-      ...(s.sort ? { sort: true } : {}),
+      ...(s.sort === undefined ? {} : { sort: s.sort }),
+      ...(s.sortWindow === undefined ? {} : { sortWindow: s.sortWindow }),
       ...(s.logFormat === undefined ? {} : { logFormat: s.logFormat as LogFormat }),
     });
 

@@ -5,7 +5,7 @@ import { RetryPolicy } from '../../core/retry.js';
 import { Scheduler } from '../../engine/scheduler.js';
 import type { Job } from '../../engine/types.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import { openInput } from '../input.js';
+import { exitOnBrokenPipe, openInput } from '../input.js';
 import { type HttpPayload, HttpExecutor } from '../../executors/http.js';
 import { readLines } from '../../sources/lines.js';
 import { OutputRouter } from '../output.js';
@@ -25,6 +25,7 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
   const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
   const inflight = new InflightLimiter({ limit: s.concurrency, ...(s.mutatingConcurrency === undefined ? {} : { mutatingLimit: s.mutatingConcurrency }) });
   const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
+  if (s.print === 'none') exitOnBrokenPipe(io.stdout);
   const router = s.print === 'none' ? undefined : new OutputRouter({ stdout: io.stdout, stderr: io.stderr, keepOrder: s.keepOrder, tag: false });
   const executor = new HttpExecutor({
     connections: s.concurrency === Infinity ? DEFAULT_CONNECTIONS : s.concurrency,

@@ -13,13 +13,11 @@ import { JOBLOG_HEADER, type JoblogEntry, formatJoblogRow, parseJoblog } from '.
 import { commandLine, shellQuotePosix } from '../../report/quote.js';
 import { countJobs } from '../../sources/count.js';
 import { readLines } from '../../sources/lines.js';
-import { openInput } from '../input.js';
+import { EXIT_BROKEN_PIPE, openInput } from '../input.js';
 import { OutputRouter } from '../output.js';
 import { closeStream, configOf, type Io, processIo, runSession } from '../session.js';
 import type { HaltPolicy, RunSettings } from '../settings.js';
 
-/** EXIT_BROKEN_PIPE is what a process killed by SIGPIPE reports (128 + 13). */
-const EXIT_BROKEN_PIPE = 141;
 /** EXIT_TIMEOUT is what GNU timeout(1) reports when it ended the command. */
 const EXIT_TIMEOUT = 124;
 

@@ -69,28 +69,35 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
   for (;;) {
     const r = await it.next();
     if (r.done === true) break;
-    head.push(r.value);
-    const text = r.value.trim();
+    // A UTF-8 byte order mark (spreadsheets write one) is not part of the first line.
+    head.push(head.length === 0 && r.value.startsWith('\uFEFF') ? r.value.slice(1) : r.value);
+    const line = head[head.length - 1]!;
+    const text = line.trim();
     if (text !== '' && !text.startsWith('#')) {
-      first = r.value.endsWith('\r') ? r.value.slice(0, -1) : r.value;
+      first = line.endsWith('\r') ? line.slice(0, -1) : line;
       break;
     }
   }
-  let format = options.format;
-  if (format === undefined && first !== undefined) {
-    format = detectFormat(first);
-    if (format === undefined) {
-      throw new TraceError(file, head.length, `cannot tell the trace format from this line: name it with --format (${TRACE_FORMATS.join(', ')})`);
+  try {
+    let format = options.format;
+    if (format === undefined && first !== undefined) {
+      format = detectFormat(first);
+      if (format === undefined) {
+        throw new TraceError(file, head.length, `cannot tell the trace format from this line: name it with --format (${TRACE_FORMATS.join(', ')})`);
+      }
     }
+    format ??= 'jsonl';
+    return { format, timed: isTimed(format, first), events: READERS[format](replay(head, it), file, options) };
+  } catch (err) {
+    await it.return?.(); // release the stream: nobody will read it
+    throw err;
   }
-  format ??= 'jsonl';
-  return { format, timed: isTimed(format, first), events: READERS[format](replay(head, it), file, options) };
 }
 
 /**
  * replay yields the lines already read, then the rest of the iterator. It is a plain iterator rather than
  * an async generator so that, past the head, each line costs no more than the underlying `next()` (a
- * generator would add a promise and a queue entry per line: a tenth of the read time of a large trace).
+ * generator would add a promise and a queue entry to every line of a trace that may have millions).
  * `return` (a consumer stopping early) is passed on, so the stream is released.
  */
 function replay(head: string[], rest: AsyncIterator<string>): AsyncIterable<string> {
