@@ -18,6 +18,7 @@ test('limitSettings: defaults', (t) => {
     timeoutMs: Infinity,
     reportFile: undefined,
     outputFile: undefined,
+    recordFile: undefined,
     progress: true,
     quiet: false,
   });
@@ -89,6 +90,7 @@ test('limitSettings: every flag parsed to its unit', (t) => {
       timeoutMs: 250,
       reportFile: 'r.json',
       outputFile: '-',
+      recordFile: undefined,
       progress: false,
       quiet: true,
     },

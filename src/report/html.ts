@@ -22,7 +22,7 @@ code{font:13px ui-monospace,monospace;background:#f4f4f4;padding:.1em .3em;word-
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.15em .8em .15em 0;text-align:right}
 th:first-child,td:first-child{text-align:left}th{font-weight:600}
 svg{width:100%;height:auto;display:block}svg text{font:10px system-ui,sans-serif;fill:#555}
-.bar{fill:#4a7fb5}.zero{fill:#9ab}.axis{stroke:#999}.mean{fill:none;stroke:#4a7fb5;stroke-width:1.5}
+.bar{fill:#4a7fb5}.zero{fill:#9ab}.axis{fill:none;stroke:#999}.mean{fill:none;stroke:#4a7fb5;stroke-width:1.5}
 .max{fill:none;stroke:#d9822b;stroke-width:1;stroke-dasharray:3 2}.dot{fill:#4a7fb5}
 figure{margin:1em 0}figcaption{color:#666;font-size:.9em}
 `.trim();
@@ -30,8 +30,8 @@ figure{margin:1em 0}figcaption{color:#666;font-size:.9em}
 const W = 640;
 const H = 220;
 const LEFT = 56;
-const RIGHT = 12;
-const TOP = 12;
+const RIGHT = 24;
+const TOP = 22;
 const BOTTOM = 34;
 const PLOT_W = W - LEFT - RIGHT;
 const PLOT_H = H - TOP - BOTTOM;
@@ -75,10 +75,11 @@ function barChart(label: string, hist: HistogramBars): string {
       `<rect class="${r.zero ? 'zero' : 'bar'}" x="${n(x + 1)}" y="${n(y(r.count))}" width="${n(Math.max(1, band - 2))}" height="${n(TOP + PLOT_H - y(r.count))}">` +
         `<title>${escapeHtml(`${r.title}: ${r.count} (${pct}%)`)}</title></rect>`,
     );
-    parts.push(r.zero ? text(x + band / 2, H - BOTTOM + 14, '0') : text(x, H - BOTTOM + 14, r.edge));
+    // zeros are labelled under their bar; ranges at their lower edge, and the last one at its upper edge too
+    parts.push(text(r.zero ? x + band / 2 : x, H - BOTTOM + 14, r.zero ? '0' : r.edge));
   });
   const last = hist.bars[hist.bars.length - 1];
-  if (last !== undefined) parts.push(text(LEFT + PLOT_W, H - BOTTOM + 14, formatEdge(last.toMs), 'end'));
+  if (last !== undefined) parts.push(text(LEFT + PLOT_W, H - BOTTOM + 14, formatEdge(last.toMs)));
   parts.push('</svg>');
   return parts.join('');
 }
@@ -99,7 +100,7 @@ function lineChart(label: string, timeline: readonly TimelineBucket[], bucketMs:
   const x = (t: number): number => LEFT + (t / spanMs) * PLOT_W;
   const y = (v: number): number => TOP + PLOT_H - (v / top) * PLOT_H;
   const parts = [svgOpen(label), axes([[y(top), formatMs(top)], [y(top / 2), formatMs(top / 2)], [y(0), '0']])];
-  for (const k of [0, 0.25, 0.5, 0.75, 1]) parts.push(text(x(k * spanMs), H - BOTTOM + 14, formatMs(k * spanMs), k === 0 ? 'start' : k === 1 ? 'end' : 'middle'));
+  for (const k of [0, 0.25, 0.5, 0.75, 1]) parts.push(text(x(k * spanMs), H - BOTTOM + 14, k === 0 ? '0' : formatMs(k * spanMs)));
   for (const series of ['max', 'mean'] as const) {
     if (points.length === 1) {
       const p = points[0]!;
@@ -108,7 +109,9 @@ function lineChart(label: string, timeline: readonly TimelineBucket[], bucketMs:
       parts.push(`<polyline class="${series}" points="${points.map((p) => `${n(x(p.t))},${n(y(p[series]))}`).join(' ')}"/>`);
     }
   }
-  parts.push(text(LEFT + 8, TOP + 10, `— mean   - - max   (per ${formatMs(bucketMs)} of arrivals)`, 'start'));
+  parts.push(`<path class="mean" d="M${LEFT} 9h16"/>`, text(LEFT + 20, 12, 'mean', 'start'));
+  parts.push(`<path class="max" d="M${LEFT + 60} 9h16"/>`, text(LEFT + 80, 12, 'max', 'start'));
+  parts.push(text(LEFT + PLOT_W, 12, `per ${formatMs(bucketMs)} of arrivals`, 'end'));
   parts.push('</svg>');
   return parts.join('');
 }
@@ -127,9 +130,9 @@ function statsRow(name: string, s: Stats): string {
   return row([name, String(s.count), ...[s.min, s.mean, s.p50, s.p90, s.p99, s.p999, s.max].map(formatMs)]);
 }
 
-/** configValue renders one config entry for people: null is "none", *Ms a duration, rate a rate. */
+/** configValue renders one config entry for people: null is "unlimited" or "none", *Ms a duration, rate a rate. */
 function configValue(key: string, value: unknown): string {
-  if (value === null || value === undefined) return 'none';
+  if (value === null || value === undefined) return key === 'rate' || key === 'concurrency' ? 'unlimited' : 'none';
   if (typeof value === 'number' && key.endsWith('Ms')) return formatMs(value);
   if (typeof value === 'number' && key === 'rate') return formatRate(value);
   if (typeof value === 'string') return value;
