@@ -225,7 +225,7 @@ Examples:
       .filter((c) => c.name() !== 'run')
       .map((c) => `  ${`throttle ${c.name()} --help`.padEnd(26)}${c.description()}`)
       .join('\n');
-    return `${run.helpInformation().replace(/^Usage: throttle run /, 'Usage: throttle [run] ')}\nOther commands:\n${others}\n`;
+    return `${run.helpInformation().replace(/^Usage: throttle run /, 'Usage: throttle [run] ')}${RUN_EXAMPLES}\nOther commands:\n${others}\n`;
   };
   return program;
 }

@@ -43,7 +43,7 @@ test('`throttle run -- cmd` is the same as `throttle -- cmd`', async (t) => {
 const RUN_FLAGS = [
   '--rate', '--burst', '--concurrency', '--on-full', '--retries', '--backoff-base', '--backoff-max', '--jitter',
   '--timeout', '--report', '--output', '--no-progress', '--quiet', '--input', '-I', '--count', '--duration',
-  '--shell', '--retry-on', '--kill-after', '--keep-order', '--tag', '--joblog', '--resume', '--resume-failed', '--halt',
+  '--shell', '--retry-on', '--kill-after', '--keep-order', '--tag', '--joblog', '--resume', '--resume-failed', '--halt', '--record',
 ];
 
 test('`throttle run --help` lists every flag and ends with examples', async (t) => {
@@ -54,13 +54,13 @@ test('`throttle run --help` lists every flag and ends with examples', async (t) 
   t.regex(run.stdout, /\nExamples:\n(.*\n)*.*throttle .*-- /);
 });
 
-// Product gap: `throttle --help` shows only the subcommand list, not the flags of the default command `run`
-// (which is how throttle is used: `throttle [flags] -- cmd`), and has no Examples section.
-test.failing('`throttle --help` lists every flag of the default command and has examples', async (t) => {
+// throttle is used as `throttle [flags] -- cmd`: its help is run's, followed by the other subcommands.
+test('`throttle --help` lists every flag of the default command, examples and the other subcommands', async (t) => {
   const run = await runThrottle(['--help']);
   t.is(run.code, 0);
   for (const flag of RUN_FLAGS) t.regex(run.stdout, new RegExp(`(^|[\\s,])${flag}\\b`), `${flag} is missing from the help`);
   t.regex(run.stdout, /\nExamples:\n/);
+  for (const sub of ['http', 'bench', 'trace', 'report']) t.true(run.stdout.includes(`throttle ${sub} --help`), sub);
 });
 
 test('--version and -V print the version of package.json', async (t) => {
