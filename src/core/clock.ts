@@ -62,7 +62,9 @@ export const systemClock: Clock = new SystemClock();
 interface Sleeper {
   readonly at: number;
   readonly seq: number;
-  resolve(): void;
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal | undefined;
   done: boolean;
 }
 
@@ -78,8 +80,11 @@ interface Sleeper {
 export class ManualClock implements Clock {
   #now: number;
   #seq = 0;
+  /** #live counts sleepers neither woken nor aborted. */
+  #live = 0;
   /** Binary min-heap on (at, seq). */
   #heap: Sleeper[] = [];
+  readonly #bySignal = new WeakMap<AbortSignal, Set<Sleeper>>();
 
   constructor(startMs = 0) {
     this.#now = startMs;
@@ -93,23 +98,38 @@ export class ManualClock implements Clock {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(ms > 0)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const sleeper: Sleeper = {
-        at: this.#now + ms,
-        seq: this.#seq++,
-        done: false,
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = (): void => {
-        // Lazy deletion: the heap entry stays but is skipped when it surfaces.
-        sleeper.done = true;
-        reject(abortReason(signal!));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const sleeper: Sleeper = { at: this.#now + ms, seq: this.#seq++, done: false, resolve, reject, signal };
+      if (signal !== undefined) this.#watch(signal).add(sleeper);
+      this.#live++;
       this.#push(sleeper);
     });
+  }
+
+  /**
+   * #watch returns the sleepers that wait under `signal`, listening for its abort once however many sleep
+   * under it (a simulation may have a million sleepers under one signal).
+   */
+  #watch(signal: AbortSignal): Set<Sleeper> {
+    let set = this.#bySignal.get(signal);
+    if (set === undefined) {
+      const sleepers = new Set<Sleeper>();
+      set = sleepers;
+      this.#bySignal.set(signal, sleepers);
+      signal.addEventListener(
+        'abort',
+        () => {
+          // Lazy deletion: the heap entries stay but are skipped when they surface.
+          for (const s of sleepers) {
+            s.done = true;
+            this.#live--;
+            s.reject(abortReason(signal));
+          }
+          sleepers.clear();
+        },
+        { once: true },
+      );
+    }
+    return set;
   }
 
   /** advance moves the clock forward by `ms` (must be >= 0) and wakes every sleeper now due. */
@@ -127,6 +147,8 @@ export class ManualClock implements Clock {
       this.#pop();
       if (top.done) continue;
       top.done = true;
+      this.#live--;
+      if (top.signal !== undefined) this.#bySignal.get(top.signal)?.delete(top);
       top.resolve();
     }
   }
@@ -141,11 +163,9 @@ export class ManualClock implements Clock {
     }
   }
 
-  /** pending returns how many sleepers wait (aborted ones are not counted once they surface). */
+  /** pending is how many sleepers wait: neither woken nor aborted. */
   get pending(): number {
-    let n = 0;
-    for (const s of this.#heap) if (!s.done) n++;
-    return n;
+    return this.#live;
   }
 
   #less(a: Sleeper, b: Sleeper): boolean {

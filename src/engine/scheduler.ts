@@ -81,6 +81,9 @@ export class Scheduler<P = unknown> {
   #wakeFeeder: (() => void) | undefined;
   #allDone: (() => void) | undefined;
   #sourceBusy: Promise<unknown> | undefined;
+  /** #feeding is true while the feeder runs; #waitingRoom while it waits for the lookahead to free up. */
+  #feeding = false;
+  #waitingRoom = false;
   /** #pausedUntil maps a group to the time before which none of its jobs may pass the gates. */
   readonly #pausedUntil = new Map<string, number>();
 
@@ -116,11 +119,25 @@ export class Scheduler<P = unknown> {
   }
 
   /**
+   * quiescent reports whether no part of the run can move without time passing or a read completing:
+   * every job and the feeder wait on the clock (`sleepers` is the clock's count of pending sleepers, which
+   * must all belong to this run), on the in-flight queue, for lookahead room, or on the source. The
+   * simulation advances its clock only then; counting, rather than yielding to the event loop after every
+   * step, is what makes a million-event replay take seconds.
+   */
+  quiescent(sleepers: number): boolean {
+    const tasks = this.#active + (this.#feeding ? 1 : 0);
+    const blocked = sleepers + this.#o.inflight.queued() + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
+    return blocked >= tasks;
+  }
+
+  /**
    * stop ends the run gracefully: no new job is taken, jobs waiting for a token, a slot or a backoff end as
    * interrupted, and running attempts get their `stop` signal (a command gets SIGTERM).
    */
   stop(): void {
     if (!this.#stop.signal.aborted) this.#stop.abort(STOPPED);
+    this.#waitingRoom = false;
     this.#wakeFeeder?.();
   }
 
@@ -154,9 +171,11 @@ export class Scheduler<P = unknown> {
     const schedule = o.arrivals === 'schedule' && limit !== Infinity ? new Limiter(limit, o.limiter.burst(), { clock: this.#clock }) : undefined;
     const untilMs = o.durationMs === undefined ? Infinity : startMs + o.durationMs;
     let exhausted = false;
+    this.#feeding = true;
     try {
       for (;;) {
         while (this.#active >= o.lookahead && !this.stopping) {
+          this.#waitingRoom = true;
           await new Promise<void>((resolve) => {
             this.#wakeFeeder = resolve;
           });
@@ -194,6 +213,7 @@ export class Scheduler<P = unknown> {
     } finally {
       this.#sourceBusy = undefined;
       if (!exhausted) await it.return?.();
+      this.#feeding = false;
     }
     return exhausted;
   }
@@ -207,6 +227,7 @@ export class Scheduler<P = unknown> {
       this.events.emit({ type: 'done', job, result });
       const wake = this.#wakeFeeder;
       this.#wakeFeeder = undefined;
+      this.#waitingRoom = false;
       wake?.();
       if (this.#active === 0) this.#allDone?.();
     });

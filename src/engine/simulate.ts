@@ -6,13 +6,18 @@ function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** MICROTASK_BUDGET: turns to wait for quiescence before yielding to the event loop once. */
+const MICROTASK_BUDGET = 10_000;
+
 /**
  * runSimulated runs a scheduler on a ManualClock in virtual time: whenever nothing can progress without time
  * passing, it moves the clock to the next deadline. Nothing sleeps for real, so a long trace replays in
  * moments, and what it predicts is what the same scheduler would do in real time.
  *
- * The executor must do all its waiting on the same clock (the simulated executor does); a source may do
- * real I/O, and time stands still while a read is pending.
+ * "Nothing can progress" is counted, not guessed (Scheduler.quiescent): after each step the driver yields
+ * microtask turns until every job again waits on the clock, the in-flight queue or the source. The clock
+ * must be used by this run alone, and the executor must do all its waiting on it (the simulated executor
+ * does); a source may do real I/O, and time stands still while a read is pending.
  */
 export async function runSimulated<P>(scheduler: Scheduler<P>, clock: ManualClock): Promise<RunStats> {
   let finished = false;
@@ -30,7 +35,13 @@ export async function runSimulated<P>(scheduler: Scheduler<P>, clock: ManualCloc
   );
   let idleRounds = 0;
   while (!finished) {
-    await settle();
+    for (let turns = 0; !finished && !scheduler.quiescent(clock.pending); turns++) {
+      if (turns < MICROTASK_BUDGET) await null;
+      else {
+        await settle();
+        turns = 0;
+      }
+    }
     if (finished) break;
     const busy = scheduler.sourceBusy;
     if (busy !== undefined) {
@@ -40,8 +51,9 @@ export async function runSimulated<P>(scheduler: Scheduler<P>, clock: ManualCloc
     }
     const next = clock.nextDeadline();
     if (next === undefined) {
-      // Nothing sleeps and the source is idle: a continuation chain may still be unwinding; give it a few
-      // turns before calling it a deadlock.
+      // Nothing sleeps and the source is idle: the run is finishing (its last continuations are unwinding),
+      // or it is stuck, which would be a bug.
+      await settle();
       if (++idleRounds > 100) throw new Error('simulation stalled: no job can progress and nothing is due (a bug)');
       continue;
     }
