@@ -50,8 +50,12 @@ export interface SessionOptions<P> {
   readonly onResult?: (result: Result, job: Job<P>) => void;
   /** extra adds fields to the report (bytes, errors, targets) once the run is over. */
   readonly extra?: () => Record<string, unknown>;
-  /** describeFailure prints a failed job's error line (default: `job N (key): error`). */
-  readonly describeFailure?: (result: Result) => string;
+  /**
+   * describeFailure words a failed job's line on stderr, or returns undefined to print none. The default
+   * names jobs that failed with an error of their own (`job N (key): error`); a plain non-zero exit status
+   * speaks for itself on the job's own stderr.
+   */
+  readonly describeFailure?: (result: Result) => string | undefined;
   /** printReportJson prints the report on stdout (--json). */
   readonly printReportJson?: boolean;
 }
@@ -96,7 +100,7 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
   const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
   const metrics = new Metrics();
   const startMs = performance.now();
-  const describe = o.describeFailure ?? ((r: Result) => `job ${r.seq + 1} (${r.key}): ${r.error}`);
+  const describe = o.describeFailure ?? ((r: Result) => (r.error === undefined ? undefined : `job ${r.seq + 1} (${r.key}): ${r.error}`));
   scheduler.events.on((e) => {
     if (e.type === 'arrived') {
       router?.expect(e.job.seq, e.job.key);
@@ -110,7 +114,10 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
     router?.finish(r.seq);
     recorder?.done(r, startMs);
     if (results !== undefined) results.write(`${JSON.stringify(relativeResult(r, startMs))}\n`);
-    if (r.status === 'failed' && r.error !== undefined && !s.quiet) io.stderr.write(`throttle: ${describe(r)}\n`);
+    if (r.status === 'failed' && !s.quiet) {
+      const line = describe(r);
+      if (line !== undefined) io.stderr.write(`throttle: ${line}\n`);
+    }
   });
 
   const paint = paintFor(io.stderr, io.env);

@@ -8,8 +8,8 @@ import { Scheduler } from '../../engine/scheduler.js';
 import { runSimulated } from '../../engine/simulate.js';
 import type { Executor, Job } from '../../engine/types.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import { type CommandPayload, CommandExecutor } from '../../executors/command.js';
-import { type HttpPayload, HttpExecutor } from '../../executors/http.js';
+import type { CommandPayload } from '../../executors/command.js';
+import type { HttpPayload } from '../../executors/http.js';
 import { SimulatedExecutor, type SimulatedWork } from '../../executors/simulated.js';
 import { Metrics, type RunData } from '../../measure/metrics.js';
 import { type Assertion, evaluate, formatAssertions, parseAssertion } from '../../report/assert.js';
@@ -232,13 +232,17 @@ async function replay(
   const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
   const inflight = new InflightLimiter({ limit: s.concurrency });
   const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
-  const startMs = performance.now();
-  const due = (e: TraceEvent): number | undefined => (e.tMs === undefined ? undefined : startMs + e.tMs / s.speed);
+  // The trace's clock starts when the scheduler takes the first event, not before the executor is loaded and
+  // the session set up: that start-up is not the limiter's doing and must not show as every job's throttle.
+  let startMs: number | undefined;
+  const due = (e: TraceEvent): number | undefined => (e.tMs === undefined ? undefined : (startMs ??= performance.now()) + e.tMs / s.speed);
   let executor: Executor<HttpPayload> | Executor<CommandPayload>;
   let jobs: AsyncGenerator<Job<HttpPayload>> | AsyncGenerator<Job<CommandPayload>>;
   let stopper = { terminate: (_signal: NodeJS.Signals): void => undefined, kill: (): void => undefined };
   let close = async (): Promise<void> => undefined;
+  // The real executors are loaded only for a real replay: undici alone doubles a simulation's start-up.
   if (s.mode === 'target') {
+    const { HttpExecutor } = await import('../../executors/http.js');
     const http = new HttpExecutor({
       connections: s.concurrency === Infinity ? 64 : s.concurrency,
       timeoutMs: s.timeoutMs,
@@ -251,6 +255,7 @@ async function replay(
     close = () => http.close();
     jobs = requestJobs(source, s, due);
   } else {
+    const { CommandExecutor } = await import('../../executors/command.js');
     const command = new CommandExecutor({ stdio: 'ignore', timeoutMs: s.timeoutMs, killAfterMs: 5000, retryOn: undefined, detached: true });
     executor = command;
     stopper = { terminate: (signal) => command.signalAll(signal), kill: () => command.signalAll('SIGKILL') };

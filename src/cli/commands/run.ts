@@ -89,7 +89,7 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
       ...(wrapper ? { total: s.count } : {}),
       progress: !single,
       summary: !single,
-      describeFailure: (r) => (single ? `${r.error}` : `job ${r.seq + 1} (${r.key}): ${r.error}`),
+      describeFailure: (r) => (r.error === undefined ? undefined : single ? r.error : `job ${r.seq + 1} (${r.key}): ${r.error}`),
       onResult: (r, job) => {
         if (joblog !== undefined && r.status !== 'interrupted') {
           joblog.write(formatJoblogRow(joblogRow(r, job, router?.job(r.seq).bytes ?? 0)));
