@@ -252,6 +252,7 @@ async function replay(
       print: 'none',
     });
     executor = http;
+    stopper = { terminate: () => undefined, kill: () => http.destroy() };
     close = () => http.close();
     jobs = requestJobs(source, s, due);
   } else {

@@ -56,8 +56,10 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
       io,
       settings: s,
       scheduler,
-      stopper: { terminate: () => undefined, kill: () => undefined },
-      killAfterMs: 0,
+      // Ctrl-C stops new requests and lets those under way finish for up to --kill-after's default; a second
+      // Ctrl-C (or the deadline) aborts them.
+      stopper: { terminate: () => undefined, kill: () => executor.destroy() },
+      killAfterMs: 5000,
       router,
       commandText: `${s.method} ${printable}`,
       config: {
