@@ -157,6 +157,8 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     .option('--speed <x>', 'real replay: play the trace x times faster', '1')
     .option('--service <dist>', 'service time when the trace has none: 50ms, uniform:10ms..100ms, exp:50ms, normal:100ms,20ms')
     .option('--seed <n>', 'seed for --service draws and jitter in the simulation', '1')
+    .option('--per-key-rate <rate>', 'give every trace key its own bucket at this rate, besides the shared one (a job waits for the later)')
+    .option('--per-key-burst <n>', 'size of each per-key bucket (default: 1)')
     .option('--sweep <name=values>', 'simulate over a grid: rate=10/s,20/s | burst=1,10 | concurrency=4,8 (repeatable)', collect)
     .option('--assert <expr>', "fail (exit 3) unless it holds: 'p99(latency) < 250ms', 'rejected < 1%', 'achieved >= 95% offered' (repeatable)", collect)
     .option('--json', 'print the JSON report on stdout instead of the text report')

@@ -425,6 +425,8 @@ export interface BenchSettings extends LimitSettings, ReportSettings {
   readonly seed: number;
   readonly sweep: readonly SweepAxis[];
   readonly asserts: readonly string[];
+  /** perKey: each trace key's own bucket, besides the shared one (--per-key-rate, --per-key-burst). */
+  readonly perKey: { readonly ratePerSec: number; readonly burst: number } | undefined;
   readonly json: boolean;
   readonly hgrm: string | undefined;
   readonly html: string | undefined;
@@ -443,6 +445,8 @@ export interface RawBenchOptions extends RawLimitOptions {
   seed?: string;
   sweep?: string[];
   assert?: string[];
+  perKeyRate?: string;
+  perKeyBurst?: string;
   json?: boolean;
   hgrm?: string;
   html?: string;
@@ -479,6 +483,7 @@ export function benchSettings(trace: string | undefined, command: readonly strin
   const speed = o.speed === undefined ? 1 : Number(o.speed);
   if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed: invalid value "${o.speed}": use a factor > 0, e.g. --speed 2 (twice as fast) or --speed 0.5`);
   const sweep = (o.sweep ?? []).map(parseSweep);
+  if (o.perKeyBurst !== undefined && o.perKeyRate === undefined) throw new UsageError('--per-key-burst needs --per-key-rate: e.g. --per-key-rate 5/s --per-key-burst 5');
   if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
   if (sweep.length > 0 && trace === '-') throw new UsageError('--sweep replays the trace once per grid point: give a trace file, not stdin');
   return {
@@ -496,6 +501,10 @@ export function benchSettings(trace: string | undefined, command: readonly strin
     seed: o.seed === undefined ? 1 : integer('--seed', o.seed, 0, '--seed 42'),
     sweep,
     asserts: o.assert ?? [],
+    perKey:
+      o.perKeyRate === undefined
+        ? undefined
+        : { ratePerSec: rate('--per-key-rate', o.perKeyRate), burst: integer('--per-key-burst', o.perKeyBurst ?? '1', 1, '--per-key-burst 5') },
     json: o.json === true,
     hgrm: o.hgrm,
     html: o.html,

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { InflightLimiter, Slot } from '../core/inflight.js';
-import { Limiter } from '../core/limiter.js';
+import { Limiter, type Reservation } from '../core/limiter.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
 import type { AttemptOutcome, Executor, Job, Result, Status } from './types.js';
@@ -30,6 +30,8 @@ export interface SchedulerOptions {
   lookahead: number;
   /** durationMs stops taking new jobs once their arrival lies this far past the start. */
   durationMs?: number;
+  /** perKey gives every job key a token bucket of its own, besides the shared one. */
+  perKey?: { ratePerSec: number; burst: number };
   /**
    * maxPauseMs caps how long an attempt's `pauseMs` may hold its group (0 turns pausing off). While a group
    * is paused, none of its jobs passes the gates; each waits without holding a slot or a token.
@@ -86,6 +88,7 @@ export class Scheduler<P = unknown> {
   #waitingRoom = false;
   /** #pausedUntil maps a group to the time before which none of its jobs may pass the gates. */
   readonly #pausedUntil = new Map<string, number>();
+  readonly #perKey: KeyedLimiters | undefined;
 
   constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
@@ -93,6 +96,7 @@ export class Scheduler<P = unknown> {
     this.#executor = executor;
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
+    this.#perKey = options.perKey === undefined ? undefined : new KeyedLimiters(options.perKey.ratePerSec, options.perKey.burst, this.#clock);
     // Every job waiting for a slot, a token or a backoff, and every running attempt, listens on these two
     // signals: thousands of listeners are the design, not a leak, so Node must not warn past ten.
     setMaxListeners(0, this.#stop.signal, this.#kill.signal);
@@ -373,14 +377,25 @@ export class Scheduler<P = unknown> {
   async #token(job: Job<P>): Promise<void> {
     const clock = this.#clock;
     const t = clock.now();
-    const r = this.#o.limiter.reserveN(t, job.tokens ?? 1);
-    if (!r.ok) throw new RangeError(`job ${job.seq} needs ${job.tokens} tokens, more than the burst ${this.#o.limiter.burst()}`);
-    const delayMs = r.delayFrom(t);
+    const n = job.tokens ?? 1;
+    const r = this.#o.limiter.reserveN(t, n);
+    if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${this.#o.limiter.burst()}`);
+    // With per-key limits the job holds a reservation in both buckets and waits for the later of the two
+    // (client-go's MaxOf): each bucket's own schedule stays intact.
+    let keyed: Reservation | undefined;
+    try {
+      keyed = this.#perKey?.reserve(job.key, t, n);
+    } catch (err) {
+      r.cancelAt(t);
+      throw err;
+    }
+    const delayMs = Math.max(r.delayFrom(t), keyed?.delayFrom(t) ?? 0);
     if (delayMs <= 0) return;
     try {
       await clock.sleep(delayMs, this.#stop.signal);
     } catch (err) {
       r.cancelAt(clock.now());
+      keyed?.cancelAt(clock.now());
       throw err;
     }
   }
@@ -404,5 +419,42 @@ export class Scheduler<P = unknown> {
     this.#running--;
     if (this.events.active) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
     return outcome;
+  }
+}
+
+/**
+ * KeyedLimiters holds one token bucket per key, created on first use. A bucket that has refilled to its
+ * burst is indistinguishable from a new one, so such buckets are dropped whenever the map doubles: memory
+ * follows the keys active within about burst / rate, not every key ever seen.
+ */
+class KeyedLimiters {
+  readonly #limiters = new Map<string, Limiter>();
+  readonly #ratePerSec: number;
+  readonly #burst: number;
+  readonly #clock: Clock;
+  #sweepAt = 1024;
+
+  constructor(ratePerSec: number, burst: number, clock: Clock) {
+    this.#ratePerSec = ratePerSec;
+    this.#burst = burst;
+    this.#clock = clock;
+  }
+
+  /** reserve takes n tokens at t from the key's bucket; throws when n exceeds the per-key burst. */
+  reserve(key: string, t: number, n: number): Reservation {
+    let limiter = this.#limiters.get(key);
+    if (limiter === undefined) {
+      if (this.#limiters.size >= this.#sweepAt) this.#sweep(t);
+      limiter = new Limiter(this.#ratePerSec, this.#burst, { clock: this.#clock });
+      this.#limiters.set(key, limiter);
+    }
+    const r = limiter.reserveN(t, n);
+    if (!r.ok) throw new RangeError(`key "${key}" needs ${n} tokens, more than the per-key burst ${this.#burst}`);
+    return r;
+  }
+
+  #sweep(t: number): void {
+    for (const [key, limiter] of this.#limiters) if (limiter.tokensAt(t) >= this.#burst) this.#limiters.delete(key);
+    this.#sweepAt = Math.max(1024, 2 * this.#limiters.size);
   }
 }

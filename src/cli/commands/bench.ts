@@ -113,6 +113,7 @@ function checkedAssertion(text: string): Assertion {
 function benchConfig(s: BenchSettings, limits: Limits, format: TraceFormat): ReportConfig {
   return {
     ...configOf({ ...s, ...limits }),
+    ...(s.perKey === undefined ? {} : { perKeyRate: s.perKey.ratePerSec, perKeyBurst: s.perKey.burst }),
     trace: s.trace,
     format,
     ...(s.mode === 'simulate' ? { seed: s.seed } : { speed: s.speed }),
@@ -146,6 +147,7 @@ async function simulate(
       arrivals: source.timed ? 'trace' : 'schedule',
       lookahead: 65_536,
       maxPauseMs: s.backoffMaxMs,
+      ...(s.perKey === undefined ? {} : { perKey: s.perKey }),
     },
   );
   const metrics = new Metrics();
@@ -182,6 +184,7 @@ async function* simulatedJobs(
 
 function checkTokens(e: TraceEvent, seq: number, file: string, burst: number): void {
   if (e.tokens !== undefined && e.tokens > burst) {
+    // (A per-key burst below n is caught by the scheduler, naming the key.)
     throw new UsageError(`${file}: event ${seq + 1} takes ${e.tokens} tokens, more than --burst ${burst} allows: raise --burst`);
   }
 }
@@ -270,6 +273,7 @@ async function replay(
     arrivals: source.timed ? 'trace' : 'schedule',
     lookahead: 65_536,
     maxPauseMs: s.backoffMaxMs,
+    ...(s.perKey === undefined ? {} : { perKey: s.perKey }),
   });
   try {
     const outcome = await runSession({
