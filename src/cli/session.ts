@@ -7,8 +7,7 @@ import { Metrics, type RunData } from '../measure/metrics.js';
 import { buildReport, formatJson, type Report, type ReportConfig } from '../report/json.js';
 import { formatSummary } from '../report/text.js';
 import { formatTraceLine } from '../sources/trace/format.js';
-import { paintFor, wantsProgress } from '../ui/colour.js';
-import { startProgress } from '../ui/progress.js';
+import { loadPaint, wantsProgress } from '../ui/terminal.js';
 import type { OutputRouter } from './output.js';
 import type { LimitSettings, ReportSettings } from './settings.js';
 
@@ -120,10 +119,11 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
     }
   });
 
-  const paint = paintFor(io.stderr, io.env);
+  const paint = await loadPaint(io.stderr, io.env);
+  // The progress bar (cli-progress) is loaded only when it is drawn: on a terminal, outside CI.
   const progress =
     o.progress && wantsProgress(io.stderr, io.env, s.progress)
-      ? startProgress({ stream: io.stderr, scheduler, ...(o.total === undefined || o.total === Infinity ? {} : { total: o.total }), targetRatePerSec: s.ratePerSec, paint })
+      ? (await import('../ui/progress.js')).startProgress({ stream: io.stderr, scheduler, ...(o.total === undefined || o.total === Infinity ? {} : { total: o.total }), targetRatePerSec: s.ratePerSec, paint })
       : undefined;
   if (progress !== undefined && router !== undefined) router.beforeWrite = () => progress.clear();
 

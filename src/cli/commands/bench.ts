@@ -22,7 +22,7 @@ import { commandLine } from '../../report/quote.js';
 import { formatMs, formatRate } from '../../report/text.js';
 import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
 import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, parseServiceDist, readTrace, sampleService } from '../../sources/trace/index.js';
-import { paintFor } from '../../ui/colour.js';
+import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe } from '../input.js';
 import { configOf, type Io, processIo, runSession } from '../session.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
@@ -84,14 +84,14 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
     failed = report.jobs.failed > 0 || report.jobs.rejected > 0;
   }
 
-  const paint = paintFor(io.stdout, io.env);
+  const paint = await loadPaint(io.stdout, io.env);
   io.stdout.write(s.json ? formatJson(report) : formatDetailedSummary(report, data, paint));
   if (s.hgrm !== undefined) await writeFile(s.hgrm, formatHgrm(data.histograms.latency));
   if (s.html !== undefined) await writeFile(s.html, formatHtml(report, data));
   if (previous !== undefined) (s.json ? io.stderr : io.stdout).write(formatCompare(previous, report, paint));
   if (asserts.length > 0) {
     const results = asserts.map((a) => evaluate(a, report));
-    (s.json ? io.stderr : io.stdout).write(formatAssertions(results, s.json ? paintFor(io.stderr, io.env) : paint));
+    (s.json ? io.stderr : io.stdout).write(formatAssertions(results, s.json ? await loadPaint(io.stderr, io.env) : paint));
     if (results.some((r) => !r.ok)) return ExitCode.assertion;
   }
   return failed ? ExitCode.someFailed : ExitCode.ok;

@@ -10,7 +10,7 @@ import { formatDetailedSummary } from '../../report/histogram.js';
 import { formatHtml } from '../../report/html.js';
 import { buildReport, formatJson } from '../../report/json.js';
 import { readLines } from '../../sources/lines.js';
-import { paintFor } from '../../ui/colour.js';
+import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe, openInput } from '../input.js';
 import { type Io, processIo } from '../session.js';
 
@@ -100,7 +100,7 @@ export async function reportCommand(files: readonly string[], o: RawReportOption
   const elapsedMs = last > first ? last - first : 0;
   const data = metrics.data(elapsedMs, peak);
   const report = buildReport(files.join(' '), 'real', { rate: null, burst: 0, concurrency: null, onFull: 'wait', retries: 0, backoffBaseMs: 0, backoffMaxMs: 0, jitter: 'none', timeoutMs: null, sources: files }, data.summary);
-  const paint = paintFor(io.stdout, io.env);
+  const paint = await loadPaint(io.stdout, io.env);
   io.stdout.write(o.json === true ? formatJson(report) : formatDetailedSummary(report, data, paint));
   if (o.report !== undefined) await writeFile(o.report, formatJson(report));
   if (o.hgrm !== undefined) await writeFile(o.hgrm, formatHgrm(data.histograms.latency));
