@@ -1,6 +1,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import type { Clock } from '../core/clock.js';
+import { InflightLimiter } from '../core/inflight.js';
+import { Inf, Limiter } from '../core/limiter.js';
+import { RetryPolicy } from '../core/retry.js';
 import type { RunStats, Scheduler } from '../engine/scheduler.js';
 import type { Job, Result } from '../engine/types.js';
 import { Metrics, type RunData } from '../measure/metrics.js';
@@ -219,4 +223,32 @@ class TraceRecorder {
   close(): Promise<void> | undefined {
     return closeStream(this.#out);
   }
+}
+
+/** Gates are the three limits every command builds from its LimitSettings. */
+export interface Gates {
+  readonly limiter: Limiter;
+  readonly inflight: InflightLimiter;
+  readonly retry: RetryPolicy<number>;
+}
+
+/**
+ * gatesOf builds the token bucket, the in-flight cap and the retry policy the flags describe; `clock` and
+ * `random` make them deterministic for the simulation.
+ */
+export function gatesOf(
+  s: LimitSettings,
+  options: { clock?: Clock; random?: () => number; mutatingLimit?: number | undefined } = {},
+): Gates {
+  return {
+    limiter: new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst, options.clock === undefined ? {} : { clock: options.clock }),
+    inflight: new InflightLimiter({ limit: s.concurrency, ...(options.mutatingLimit === undefined ? {} : { mutatingLimit: options.mutatingLimit }) }),
+    retry: new RetryPolicy<number>({
+      retries: s.retries,
+      baseDelayMs: s.backoffBaseMs,
+      maxDelayMs: s.backoffMaxMs,
+      jitter: s.jitter,
+      ...(options.random === undefined ? {} : { random: options.random }),
+    }),
+  };
 }

@@ -1,9 +1,6 @@
 import { createReadStream, createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ManualClock } from '../../core/clock.js';
-import { InflightLimiter } from '../../core/inflight.js';
-import { Inf, Limiter } from '../../core/limiter.js';
-import { RetryPolicy } from '../../core/retry.js';
 import { Scheduler } from '../../engine/scheduler.js';
 import { runSimulated } from '../../engine/simulate.js';
 import type { Executor, Job } from '../../engine/types.js';
@@ -24,7 +21,7 @@ import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
 import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, parseServiceDist, readTrace, sampleService } from '../../sources/trace/index.js';
 import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe } from '../input.js';
-import { configOf, type Io, processIo, runSession } from '../session.js';
+import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
 
 const HTTP_RETRY = new Set(HTTP_RETRY_DEFAULT.split(',').map(Number));
@@ -140,10 +137,8 @@ async function simulate(
     new SimulatedExecutor({ clock, ...(s.timeoutMs === Infinity ? {} : { timeoutMs: s.timeoutMs }), retryOn: retryableStatus }),
     {
       clock,
-      limiter: new Limiter(limits.ratePerSec === Infinity ? Inf : limits.ratePerSec, limits.burst, { clock }),
-      inflight: new InflightLimiter({ limit: limits.concurrency }),
+      ...gatesOf({ ...s, ...limits }, { clock, random: mulberry32(deriveSeed(s.seed, 2)) }),
       onFull: s.onFull,
-      retry: new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter, random: mulberry32(deriveSeed(s.seed, 2)) }),
       arrivals: source.timed ? 'trace' : 'schedule',
       lookahead: 65_536,
       maxPauseMs: s.backoffMaxMs,
@@ -232,9 +227,7 @@ async function replay(
   source: TraceSource,
   io: Io,
 ): Promise<{ report: Report; data: RunData; interrupted: boolean }> {
-  const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
-  const inflight = new InflightLimiter({ limit: s.concurrency });
-  const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
+  const { limiter, inflight, retry } = gatesOf(s);
   // The trace's clock starts when the scheduler takes the first event, not before the executor is loaded and
   // the session set up: that start-up is not the limiter's doing and must not show as every job's throttle.
   let startMs: number | undefined;

@@ -1,7 +1,4 @@
 import type { Readable } from 'node:stream';
-import { InflightLimiter } from '../../core/inflight.js';
-import { Inf, Limiter } from '../../core/limiter.js';
-import { RetryPolicy } from '../../core/retry.js';
 import { Scheduler } from '../../engine/scheduler.js';
 import type { Job } from '../../engine/types.js';
 import { ExitCode, UsageError } from '../../errors.js';
@@ -9,7 +6,7 @@ import { exitOnBrokenPipe, openInput } from '../input.js';
 import { type HttpPayload, HttpExecutor } from '../../executors/http.js';
 import { readLines } from '../../sources/lines.js';
 import { OutputRouter } from '../output.js';
-import { configOf, type Io, processIo, runSession } from '../session.js';
+import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { type HttpSettings, maskHeader, parseUrl } from '../settings.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -22,9 +19,7 @@ const DEFAULT_CONNECTIONS = 64;
  * Returns 0 when every request succeeded, 1 when some failed, 130 when interrupted.
  */
 export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<number> {
-  const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
-  const inflight = new InflightLimiter({ limit: s.concurrency, ...(s.mutatingConcurrency === undefined ? {} : { mutatingLimit: s.mutatingConcurrency }) });
-  const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
+  const { limiter, inflight, retry } = gatesOf(s, { mutatingLimit: s.mutatingConcurrency });
   if (s.print === 'none') exitOnBrokenPipe(io.stdout);
   const router = s.print === 'none' ? undefined : new OutputRouter({ stdout: io.stdout, stderr: io.stderr, keepOrder: s.keepOrder, tag: false });
   const executor = new HttpExecutor({

@@ -1,9 +1,6 @@
 import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { InflightLimiter } from '../../core/inflight.js';
-import { Inf, Limiter } from '../../core/limiter.js';
-import { RetryPolicy } from '../../core/retry.js';
 import { Scheduler } from '../../engine/scheduler.js';
 import type { Job, Result } from '../../engine/types.js';
 import { ExitCode, UsageError } from '../../errors.js';
@@ -15,7 +12,7 @@ import { countJobs } from '../../sources/count.js';
 import { readLines } from '../../sources/lines.js';
 import { EXIT_BROKEN_PIPE, openInput } from '../input.js';
 import { OutputRouter } from '../output.js';
-import { closeStream, configOf, type Io, processIo, runSession } from '../session.js';
+import { closeStream, configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import type { HaltPolicy, RunSettings } from '../settings.js';
 
 /** EXIT_TIMEOUT is what GNU timeout(1) reports when it ended the command. */
@@ -33,9 +30,7 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
   const wrapper = !s.perLine;
   const single = wrapper && s.count === 1;
 
-  const limiter = new Limiter(s.ratePerSec === Infinity ? Inf : s.ratePerSec, s.burst);
-  const inflight = new InflightLimiter({ limit: s.concurrency });
-  const retry = new RetryPolicy<number>({ retries: s.retries, baseDelayMs: s.backoffBaseMs, maxDelayMs: s.backoffMaxMs, jitter: s.jitter });
+  const { limiter, inflight, retry } = gatesOf(s);
   const router = wrapper ? undefined : new OutputRouter({ stdout: io.stdout, stderr: io.stderr, keepOrder: s.keepOrder, tag: s.tag });
   const executor = new CommandExecutor({
     stdio: wrapper ? 'inherit' : 'pipe',
