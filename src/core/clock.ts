@@ -1,3 +1,5 @@
+import { AbortWatch, abortReason } from './abort-watch.js';
+
 /**
  * Time, in milliseconds as JS numbers, behind one small interface so that the same code runs on the
  * real monotonic clock and on a virtual one.
@@ -20,11 +22,15 @@ export interface Clock {
 /** setTimeout clamps delays above 2^31-1 ms to 1 ms; longer sleeps are taken in chunks below it. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+
+interface TimerSleep {
+  timer: NodeJS.Timeout | undefined;
+  onAbort(reason: unknown): void;
 }
 
 class SystemClock implements Clock {
+  readonly #watch = new AbortWatch<TimerSleep>();
+
   now(): number {
     return performance.now();
   }
@@ -34,23 +40,25 @@ class SystemClock implements Clock {
     if (!(ms > 0)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const deadline = performance.now() + ms;
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(abortReason(signal!));
+      const sleep: TimerSleep = {
+        timer: undefined,
+        onAbort: (reason) => {
+          clearTimeout(sleep.timer);
+          reject(reason);
+        },
       };
       const arm = (): void => {
         const left = deadline - performance.now();
         if (left <= 0) {
-          signal?.removeEventListener('abort', onAbort);
+          if (signal !== undefined) this.#watch.delete(signal, sleep);
           resolve();
           return;
         }
         // A timer may fire up to 1 ms early relative to performance.now(); re-arm until the deadline
         // has truly passed, so a caller that sleeps until t never observes now() < t afterwards.
-        timer = setTimeout(arm, Math.min(Math.ceil(left), MAX_TIMER_MS));
+        sleep.timer = setTimeout(arm, Math.min(Math.ceil(left), MAX_TIMER_MS));
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal !== undefined) this.#watch.add(signal, sleep);
       arm();
     });
   }
@@ -63,9 +71,9 @@ interface Sleeper {
   readonly at: number;
   readonly seq: number;
   readonly resolve: () => void;
-  readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
   done: boolean;
+  onAbort(reason: unknown): void;
 }
 
 /**
@@ -84,7 +92,7 @@ export class ManualClock implements Clock {
   #live = 0;
   /** Binary min-heap on (at, seq). */
   #heap: Sleeper[] = [];
-  readonly #bySignal = new WeakMap<AbortSignal, Set<Sleeper>>();
+  readonly #watch = new AbortWatch<Sleeper>();
 
   constructor(startMs = 0) {
     this.#now = startMs;
@@ -98,38 +106,23 @@ export class ManualClock implements Clock {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(ms > 0)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const sleeper: Sleeper = { at: this.#now + ms, seq: this.#seq++, done: false, resolve, reject, signal };
-      if (signal !== undefined) this.#watch(signal).add(sleeper);
+      const sleeper: Sleeper = {
+        at: this.#now + ms,
+        seq: this.#seq++,
+        done: false,
+        resolve,
+        signal,
+        onAbort: (reason) => {
+          // Lazy deletion: the heap entry stays but is skipped when it surfaces.
+          sleeper.done = true;
+          this.#live--;
+          reject(reason);
+        },
+      };
+      if (signal !== undefined) this.#watch.add(signal, sleeper);
       this.#live++;
       this.#push(sleeper);
     });
-  }
-
-  /**
-   * #watch returns the sleepers that wait under `signal`, listening for its abort once however many sleep
-   * under it (a simulation may have a million sleepers under one signal).
-   */
-  #watch(signal: AbortSignal): Set<Sleeper> {
-    let set = this.#bySignal.get(signal);
-    if (set === undefined) {
-      const sleepers = new Set<Sleeper>();
-      set = sleepers;
-      this.#bySignal.set(signal, sleepers);
-      signal.addEventListener(
-        'abort',
-        () => {
-          // Lazy deletion: the heap entries stay but are skipped when they surface.
-          for (const s of sleepers) {
-            s.done = true;
-            this.#live--;
-            s.reject(abortReason(signal));
-          }
-          sleepers.clear();
-        },
-        { once: true },
-      );
-    }
-    return set;
   }
 
   /** advance moves the clock forward by `ms` (must be >= 0) and wakes every sleeper now due. */
@@ -148,7 +141,7 @@ export class ManualClock implements Clock {
       if (top.done) continue;
       top.done = true;
       this.#live--;
-      if (top.signal !== undefined) this.#bySignal.get(top.signal)?.delete(top);
+      if (top.signal !== undefined) this.#watch.delete(top.signal, top);
       top.resolve();
     }
   }

@@ -1,3 +1,4 @@
+import { AbortWatch, abortReason } from './abort-watch.js';
 /** WorkKind classifies work as the apiserver does: get/list/watch are read-only, everything else mutates. */
 export type WorkKind = 'readOnly' | 'mutating';
 
@@ -165,9 +166,6 @@ function checkLimit(name: string, n: number): number {
   return n;
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
-}
 
 /** Lane is the bookkeeping of one kind of work: its count, watermark, limit when split, and FIFO queue. */
 class Lane {
@@ -195,7 +193,7 @@ interface Waiter {
   resolve: (slot: Slot) => void;
   reject: (reason: unknown) => void;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  onAbort(reason: unknown): void;
 }
 
 /**
@@ -210,6 +208,7 @@ class Gate {
   readonly mutating: Lane;
   peakTotal = 0;
   #seq = 0;
+  readonly #watch = new AbortWatch<Waiter>();
 
   constructor(limit: number, mutatingLimit: number | undefined) {
     this.readOnly = new Lane('readOnly', limit);
@@ -275,21 +274,18 @@ class Gate {
         resolve,
         reject,
         signal,
-        onAbort: undefined,
+        onAbort: (reason) => {
+          if (!w.waiting) return;
+          this.#unlink(w);
+          // Leaving frees no capacity (the pool is full while anyone waits), so nobody else is due.
+          reject(reason);
+        },
       };
       if (lane.tail === undefined) lane.head = w;
       else lane.tail.next = w;
       lane.tail = w;
       lane.queued++;
-      if (signal !== undefined) {
-        w.onAbort = () => {
-          if (!w.waiting) return;
-          this.#unlink(w);
-          // Leaving frees no capacity (the pool is full while anyone waits), so nobody else is due.
-          reject(abortReason(signal));
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
+      if (signal !== undefined) this.#watch.add(signal, w);
     });
   }
 
@@ -300,7 +296,7 @@ class Gate {
   #grant(w: Waiter): void {
     this.#unlink(w);
     this.take(w.lane);
-    if (w.signal !== undefined && w.onAbort !== undefined) w.signal.removeEventListener('abort', w.onAbort);
+    if (w.signal !== undefined) this.#watch.delete(w.signal, w);
     w.resolve(new PoolSlot(this, w.lane));
   }
 

@@ -114,9 +114,16 @@ export class HttpExecutor implements Executor<HttpPayload> {
       const status = res.statusCode;
       const out = o.print === 'none' ? undefined : o.output?.job(job.seq);
       let received = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        received += chunk.length;
-        if (o.print === 'body') out?.write('stdout', chunk);
+      const length = Number(res.headers['content-length']);
+      if (o.print !== 'body' && Number.isInteger(length)) {
+        // Nothing to print and the size is known: let undici drop the body without streaming it to us.
+        await res.body.dump({ limit: Math.max(length, 131_072) });
+        received = length;
+      } else {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          received += chunk.length;
+          if (o.print === 'body') out?.write('stdout', chunk);
+        }
       }
       this.bytesReceived += received;
       if (o.print === 'status') out?.write('stdout', Buffer.from(`${status} ${method} ${url.href}\n`));
