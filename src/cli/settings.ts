@@ -1,4 +1,6 @@
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
 import { parseDuration, parseRate } from '../core/parse.js';
 import type { Jitter } from '../core/retry.js';
 import { UsageError } from '../errors.js';
@@ -149,6 +151,22 @@ function oneOf<T extends string>(flag: string, text: string, choices: readonly T
   throw new UsageError(`${flag}: invalid value "${text}": use one of ${choices.join(', ')}`);
 }
 
+/**
+ * writable checks up front that an output file can be written (its folder exists and is writable, and it
+ * is not a folder itself), so a typo fails before any job runs rather than after all of them.
+ */
+export function writable(flag: string, file: string | undefined): string | undefined {
+  if (file === undefined || file === '-') return file;
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) throw new UsageError(`${flag} ${file}: is a folder, not a file`);
+    accessSync(dirname(file), fsConstants.W_OK);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${flag} ${file}: cannot write there (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return file;
+}
+
 /** limitSettings turns the shared flags into LimitSettings and ReportSettings, checking each. */
 export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSettings {
   const backoffBaseMs = duration('--backoff-base', o.backoffBase ?? DEFAULTS.backoffBase);
@@ -168,9 +186,9 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
     backoffMaxMs,
     jitter: oneOf('--jitter', o.jitter ?? DEFAULTS.jitter, ['none', 'full', 'equal'] as const),
     timeoutMs: timeoutMs === 0 ? Infinity : timeoutMs,
-    reportFile: o.report,
-    outputFile: o.output,
-    recordFile: o.record,
+    reportFile: writable('--report', o.report),
+    outputFile: writable('--output', o.output),
+    recordFile: writable('--record', o.record),
     progress: o.progress !== false,
     quiet: o.quiet === true,
   };
@@ -241,7 +259,7 @@ export function runSettings(command: readonly string[], o: RawRunOptions): RunSe
     killAfterMs: duration('--kill-after', o.killAfter ?? DEFAULTS.killAfter),
     keepOrder: o.keepOrder === true,
     tag: o.tag === true,
-    joblog: o.joblog,
+    joblog: writable('--joblog', o.joblog),
     resume,
     halt: o.halt === undefined ? undefined : parseHalt(o.halt),
   };
@@ -506,8 +524,8 @@ export function benchSettings(trace: string | undefined, command: readonly strin
         ? undefined
         : { ratePerSec: rate('--per-key-rate', o.perKeyRate), burst: integer('--per-key-burst', o.perKeyBurst ?? '1', 1, '--per-key-burst 5') },
     json: o.json === true,
-    hgrm: o.hgrm,
-    html: o.html,
+    hgrm: writable('--hgrm', o.hgrm),
+    html: writable('--html', o.html),
     compare: o.compare,
   };
 }

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ManualClock } from '../../core/clock.js';
 import { Scheduler } from '../../engine/scheduler.js';
@@ -20,7 +20,7 @@ import { formatMs, formatRate } from '../../report/text.js';
 import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
 import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, parseServiceDist, readTrace, sampleService } from '../../sources/trace/index.js';
 import { loadPaint } from '../../ui/terminal.js';
-import { exitOnBrokenPipe } from '../input.js';
+import { exitOnBrokenPipe, openInput } from '../input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
 
@@ -53,7 +53,7 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
   const previous = s.compare === undefined ? undefined : checked(`--compare ${s.compare}`, () => parseReport(readFileSync(s.compare!, 'utf8'), s.compare!));
   const format = s.format as TraceFormat | undefined;
   const open = (): Promise<TraceSource> =>
-    readTrace(s.trace === '-' ? io.stdin : createReadStream(s.trace), s.trace === '-' ? 'stdin' : s.trace, {
+    readTrace(openInput(s.trace, 'trace', io.stdin), s.trace === '-' ? 'stdin' : s.trace, {
       ...(format === undefined ? {} : { format }),
       ...(s.sort === undefined ? {} : { sort: s.sort }),
       ...(s.sortWindow === undefined ? {} : { sortWindow: s.sortWindow }),

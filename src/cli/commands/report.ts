@@ -13,6 +13,7 @@ import { readLines } from '../../sources/lines.js';
 import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe, openInput } from '../input.js';
 import { type Io, processIo } from '../session.js';
+import { writable } from '../settings.js';
 
 export interface RawReportOptions {
   json?: boolean;
@@ -52,6 +53,7 @@ function parseResultLine(text: string, file: string, line: number): Result {
 export async function reportCommand(files: readonly string[], o: RawReportOptions, io: Io = processIo): Promise<number> {
   exitOnBrokenPipe(io.stdout);
   if (files.length === 0) throw new UsageError('no Result stream given: e.g. throttle report results.jsonl (written by --output)');
+  for (const [flag, file] of [['--report', o.report], ['--hgrm', o.hgrm], ['--html', o.html]] as const) writable(flag, file);
   const asserts = (o.assert ?? []).map((text) => {
     try {
       return parseAssertion(text);

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { ARRIVAL_PATTERNS, type ArrivalPattern, formatTraceLine, generateTrace, parseServiceDist } from '../../sources/trace/index.js';
 import { exitOnBrokenPipe } from '../input.js';
 import { type Io, processIo } from '../session.js';
-import { integer } from '../settings.js';
+import { integer, writable } from '../settings.js';
 
 export interface RawTraceGenOptions {
   pattern?: string;
@@ -41,6 +41,7 @@ export async function traceGenCommand(o: RawTraceGenOptions, io: Io = processIo)
   const service = o.service === undefined ? undefined : flag('--service', () => parseServiceDist(o.service!));
   const seed = o.seed === undefined ? 1 : integer('--seed', o.seed, 0, '--seed 42');
   const burstSize = o.burstSize === undefined ? undefined : integer('--burst-size', o.burstSize, 1, '--burst-size 10');
+  writable('-o, --out', o.out);
   const out: NodeJS.WritableStream = o.out === undefined || o.out === '-' ? io.stdout : createWriteStream(o.out);
   const events = generateTrace({
     pattern,
