@@ -69,7 +69,11 @@ if (s.core) {
   const r = s.core.ratios;
   lines.push(`core     allowN / bare bucket           ${sig(r.allowN_over_bare.value)}  target >= 0.75  ${passFail(r.allowN_over_bare.pass)}`);
   lines.push(`core     allowN / limiter@4             ${sig(r.allowN_over_limiter.value)}  target >= 2     ${passFail(r.allowN_over_limiter.pass)}`);
-  lines.push(`core     allowN heap growth / GCs       ${s.core.alloc.allowN.heapUsedGrowthBytes} B / ${s.core.alloc.allowN.gcs} over ${s.core.alloc.allowN.calls} calls (no target)`);
+  for (const k of ['fractional t', 'integer t']) {
+    const a = s.core.alloc[`allowN (${k})`];
+    const b = s.core.alloc[`bare (${k})`];
+    lines.push(`core     allowN heap growth / GCs (${k.padEnd(12)}) ${a.heapUsedGrowthBytes} B / ${a.gcs} GCs over ${a.calls} calls; bare bucket control ${b.heapUsedGrowthBytes} B / ${b.gcs} GCs (no target)`);
+  }
 }
 if (s.spawn?.targets) {
   const t = s.spawn.targets;
