@@ -30,13 +30,6 @@ export interface SchedulerOptions {
   lookahead: number;
   /** durationMs stops taking new jobs once their arrival lies this far past the start. */
   durationMs?: number;
-  /**
-   * catchUp (with `schedule` arrivals) makes each first attempt go at its due time, as an open-model load
-   * generator does (wrk2, vegeta): after a stall the late requests go at once, so the offered rate is the
-   * rate asked for. Without it a first attempt waits for a token like any other, and a stall is never made
-   * up (the bucket holds at most its burst).
-   */
-  catchUp?: boolean;
   /** perKey gives every job key a token bucket of its own, besides the shared one. */
   perKey?: { ratePerSec: number; burst: number };
   /**
@@ -96,7 +89,6 @@ export class Scheduler<P = unknown> {
   /** #pausedUntil maps a group to the time before which none of its jobs may pass the gates. */
   readonly #pausedUntil = new Map<string, number>();
   readonly #perKey: KeyedLimiters | undefined;
-  readonly #catchUp: boolean;
 
   constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
@@ -104,7 +96,6 @@ export class Scheduler<P = unknown> {
     this.#executor = executor;
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
-    this.#catchUp = options.catchUp === true && options.arrivals === 'schedule';
     this.#perKey = options.perKey === undefined ? undefined : new KeyedLimiters(options.perKey.ratePerSec, options.perKey.burst, this.#clock);
     // Every job waiting for a slot, a token or a backoff, and every running attempt, listens on these two
     // signals: thousands of listeners are the design, not a leak, so Node must not warn past ten.
@@ -267,8 +258,7 @@ export class Scheduler<P = unknown> {
         // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it
         // was due, which may lie before the scheduler got to it.
         const heldFromMs = attempt === 1 ? arrivalMs : clock.now();
-        // With catchUp, a scheduled first attempt keeps its due time however late the run is.
-        const slot = await this.#pass(job, attempt === 1 && this.#catchUp ? arrivalMs : undefined);
+        const slot = await this.#pass(job);
         const grantMs = clock.now();
         tried = attempt;
         throttleMs += Math.max(0, grantMs - heldFromMs);
@@ -324,14 +314,14 @@ export class Scheduler<P = unknown> {
    * class comment). Resolves to the slot, or undefined when `reject` mode found the cap full. Rejects with
    * the stop reason if the run stops meanwhile; nothing is held then.
    */
-  async #pass(job: Job<P>, dueMs: number | undefined): Promise<Slot | undefined> {
+  async #pass(job: Job<P>): Promise<Slot | undefined> {
     const o = this.#o;
     const stop = this.#stop.signal;
     const group = job.group ?? '';
     for (;;) {
       if (this.#pausedUntil.size > 0) await this.#unpaused(group);
       if (o.onFull === 'reject') {
-        await this.#token(job, dueMs);
+        await this.#token(job);
         if (this.#paused(group)) continue;
         return o.inflight.tryAcquire(job.kind);
       }
@@ -343,7 +333,7 @@ export class Scheduler<P = unknown> {
         continue;
       }
       try {
-        await this.#token(job, dueMs);
+        await this.#token(job);
       } catch (err) {
         slot.release();
         throw err;
@@ -384,17 +374,9 @@ export class Scheduler<P = unknown> {
   }
 
   /** #token waits until the bucket grants the job's tokens; a stop cancels the reservation (tokens go back). */
-  async #token(job: Job<P>, dueMs: number | undefined): Promise<void> {
+  async #token(job: Job<P>): Promise<void> {
     const clock = this.#clock;
     const n = job.tokens ?? 1;
-    if (dueMs !== undefined) {
-      // The schedule already follows the rate and burst; the token is taken without waiting, so retries,
-      // which do wait for theirs, queue behind the load.
-      const waitMs = dueMs - clock.now();
-      if (waitMs > 0) await clock.sleep(waitMs, this.#stop.signal);
-      if (!this.#o.limiter.reserveN(clock.now(), n).ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${this.#o.limiter.burst()}`);
-      return;
-    }
     const t = clock.now();
     const r = this.#o.limiter.reserveN(t, n);
     if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${this.#o.limiter.burst()}`);

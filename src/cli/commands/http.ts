@@ -40,7 +40,6 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
     onFull: s.onFull,
     retry,
     arrivals: s.mode === 'load' ? 'schedule' : 'read',
-    catchUp: true,
     lookahead,
     maxPauseMs: s.pause ? s.backoffMaxMs : 0,
     ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
