@@ -325,7 +325,8 @@ export class Scheduler<P = unknown> {
         if (this.#paused(group)) continue;
         return o.inflight.tryAcquire(job.kind);
       }
-      const slot = await o.inflight.acquire(job.kind, { signal: stop });
+      // A free slot is taken without a promise (tryAcquire never overtakes a queued job).
+      const slot = o.inflight.tryAcquire(job.kind) ?? (await o.inflight.acquire(job.kind, { signal: stop }));
       // Subtleness: a pause may have begun while this attempt queued for its slot, typically set by the
       // very 429 whose slot it was handed (see #attempt). It gives the slot back and waits the pause out.
       if (this.#paused(group)) {
@@ -377,6 +378,8 @@ export class Scheduler<P = unknown> {
   async #token(job: Job<P>): Promise<void> {
     const clock = this.#clock;
     const n = job.tokens ?? 1;
+    // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
+    if (this.#perKey === undefined && this.#o.limiter.limit() === Infinity) return;
     const t = clock.now();
     const r = this.#o.limiter.reserveN(t, n);
     if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${this.#o.limiter.burst()}`);
