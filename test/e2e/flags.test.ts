@@ -1,0 +1,77 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { runThrottle, tempDir } from './helpers.js';
+import { serve } from './http-fixture.js';
+
+// Flags not exercised elsewhere, each through the real binary.
+
+interface Report {
+  jobs: { total: number; succeeded: number; failed: number; rejected: number; attempts: number };
+  elapsedMs: number;
+  throttleMs: { max: number };
+  bytes?: { sent: number };
+}
+
+test('bench --per-key-rate paces each key on its own bucket', async (t) => {
+  const dir = tempDir();
+  const trace = join(dir, 't.jsonl');
+  writeFileSync(trace, ['a', 'a', 'b', 'a'].map((key) => JSON.stringify({ t: 0, key, duration: 0 })).join('\n') + '\n');
+  const run = await runThrottle(['bench', '--per-key-rate', '10/s', '--json', trace]);
+  t.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as Report;
+  // a at 0, 100, 200; b at 0: the shared bucket is unlimited.
+  t.is(report.jobs.total, 4);
+  t.is(report.throttleMs.max, 200);
+  t.is(report.elapsedMs, 200);
+  const bad = await runThrottle(['bench', '--per-key-burst', '2', trace]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--per-key-burst needs --per-key-rate/);
+});
+
+test('bench --sort-window bounds how far events may be out of order', async (t) => {
+  const dir = tempDir();
+  const trace = join(dir, 't.jsonl');
+  writeFileSync(trace, [0.3, 0.1, 0.2, 0.05].map((s, i) => JSON.stringify({ t: s, key: `k${i}` })).join('\n') + '\n');
+  const wide = await runThrottle(['bench', '--sort', '--sort-window', '10', '--json', trace]);
+  t.is(wide.code, 0, wide.stderr);
+  t.is((JSON.parse(wide.stdout) as Report).jobs.total, 4);
+  const narrow = await runThrottle(['bench', '--sort', '--sort-window', '1', '--json', trace]);
+  t.is(narrow.code, 2);
+  t.regex(narrow.stderr, /t\.jsonl:\d+: /);
+  t.is(narrow.stderr.trim().split('\n').length, 1);
+});
+
+test('trace gen --burst-size groups that many events at one instant', async (t) => {
+  const run = await runThrottle(['trace', 'gen', '--pattern', 'burst', '--burst-size', '5', '--rate', '10/s', '--duration', '1s']);
+  t.is(run.code, 0, run.stderr);
+  const times = run.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { t?: number }).t ?? 0);
+  t.deepEqual(times, [0, 0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5, 0.5]);
+});
+
+test('http --data-file sends the file as the body of a POST', async (t) => {
+  const server = await serve(t);
+  const dir = tempDir();
+  const body = join(dir, 'body.json');
+  writeFileSync(body, '{"hello":"world"}');
+  const run = await runThrottle(['http', '--data-file', body, '--requests', '3', '--json', `${server.url}/post`]);
+  t.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as Report;
+  t.is(report.bytes?.sent, 3 * 17);
+  t.is(server.stats.byMethod['POST'], 3);
+  t.is(server.stats.bytesReceived, 3 * 17);
+  const missing = await runThrottle(['http', '--data-file', join(dir, 'nope'), `${server.url}/post`]);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /--data-file .*nope: cannot read it/);
+});
+
+test('run --on-full reject fails jobs that find the cap full, and retries them when asked', async (t) => {
+  const once = await runThrottle(['-j', '1', '--on-full', 'reject', '--report', join(tempDir(), 'r.json'), '--', 'sleep', '{}'], { input: '0.3\n0.3\n0.3\n' });
+  t.is(once.code, 1);
+  t.regex(once.stderr, /1 ok, 0 failed, 2 rejected/);
+  const retried = await runThrottle(['-j', '1', '--on-full', 'reject', '--retries', '8', '--backoff-base', '100ms', '--jitter', 'none', '--', 'sleep', '{}'], {
+    input: '0.2\n0.2\n',
+  });
+  t.is(retried.code, 0, retried.stderr);
+  t.regex(retried.stderr, /2 ok, 0 failed, 1 retried/);
+});
