@@ -19,7 +19,7 @@ export {
   MaxOfLimiter,
 } from './core/item-limiters.js';
 export { RetryPolicy, type RetryPolicyOptions, type Jitter, applyJitter } from './core/retry.js';
-export { Scheduler, type SchedulerOptions, type ArrivalMode, type RunStats } from './engine/scheduler.js';
+export { Scheduler, type SchedulerOptions, type SharedLimits, type ArrivalMode, type RunStats } from './engine/scheduler.js';
 export { runSimulated } from './engine/simulate.js';
 export { type SchedulerEvent, type SchedulerListener, Events } from './engine/events.js';
 export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor } from './engine/types.js';

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock } from '../core/clock.js';
-import type { InflightLimiter, Slot } from '../core/inflight.js';
+import type { InflightLimiter, Slot, WorkKind } from '../core/inflight.js';
 import { Limiter, type Reservation } from '../core/limiter.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
@@ -15,6 +15,20 @@ import type { AttemptOutcome, Executor, Job, Result, Status } from './types.js';
  *   time, so a slow target cannot hide the queue it causes (no coordinated omission).
  */
 export type ArrivalMode = 'read' | 'trace' | 'schedule';
+
+/**
+ * SharedLimits is a token bucket and an in-flight cap kept outside this process (Redis: `--redis`), shared
+ * by every process that uses the same key. The scheduler asks it after its own gates, in the same order:
+ * slot then token (wait mode), token then trySlot (reject mode). A call that is aborted holds nothing.
+ */
+export interface SharedLimits {
+  /** token resolves once the shared bucket granted n tokens; when the signal aborts it rejects and the tokens go back. */
+  token(n: number, signal: AbortSignal): Promise<void>;
+  /** slot resolves with a lease on a shared in-flight slot, queueing until one is free. */
+  slot(kind: WorkKind | undefined, signal: AbortSignal): Promise<Slot>;
+  /** trySlot resolves with a lease, or undefined at once when the shared cap is full (reject mode). */
+  trySlot(kind: WorkKind | undefined): Promise<Slot | undefined>;
+}
 
 export interface SchedulerOptions {
   clock?: Clock;
@@ -37,6 +51,8 @@ export interface SchedulerOptions {
    * is paused, none of its jobs passes the gates; each waits without holding a slot or a token.
    */
   maxPauseMs?: number;
+  /** shared adds limits kept outside the process (see SharedLimits), asked after the local ones. */
+  shared?: SharedLimits;
 }
 
 /** RunStats is what the scheduler knows about a whole run once it is over. */
@@ -323,10 +339,29 @@ export class Scheduler<P = unknown> {
       if (o.onFull === 'reject') {
         await this.#token(job);
         if (this.#paused(group)) continue;
-        return o.inflight.tryAcquire(job.kind);
+        const local = o.inflight.tryAcquire(job.kind);
+        if (local === undefined || o.shared === undefined) return local;
+        let lease: Slot | undefined;
+        try {
+          lease = await o.shared.trySlot(job.kind);
+        } catch (err) {
+          local.release();
+          throw err;
+        }
+        if (lease !== undefined) return both(local, lease);
+        local.release();
+        return undefined;
       }
       // A free slot is taken without a promise (tryAcquire never overtakes a queued job).
-      const slot = o.inflight.tryAcquire(job.kind) ?? (await o.inflight.acquire(job.kind, { signal: stop }));
+      let slot = o.inflight.tryAcquire(job.kind) ?? (await o.inflight.acquire(job.kind, { signal: stop }));
+      if (o.shared !== undefined) {
+        try {
+          slot = both(slot, await o.shared.slot(job.kind, stop));
+        } catch (err) {
+          slot.release();
+          throw err;
+        }
+      }
       // Subtleness: a pause may have begun while this attempt queued for its slot, typically set by the
       // very 429 whose slot it was handed (see #attempt). It gives the slot back and waits the pause out.
       if (this.#paused(group)) {
@@ -379,7 +414,7 @@ export class Scheduler<P = unknown> {
     const clock = this.#clock;
     const n = job.tokens ?? 1;
     // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
-    if (this.#perKey === undefined && this.#o.limiter.limit() === Infinity) return;
+    if (this.#perKey === undefined && this.#o.limiter.limit() === Infinity) return this.#sharedToken(n);
     const t = clock.now();
     const r = this.#o.limiter.reserveN(t, n);
     if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${this.#o.limiter.burst()}`);
@@ -393,14 +428,21 @@ export class Scheduler<P = unknown> {
       throw err;
     }
     const delayMs = Math.max(r.delayFrom(t), keyed?.delayFrom(t) ?? 0);
-    if (delayMs <= 0) return;
-    try {
-      await clock.sleep(delayMs, this.#stop.signal);
-    } catch (err) {
-      r.cancelAt(clock.now());
-      keyed?.cancelAt(clock.now());
-      throw err;
+    if (delayMs > 0) {
+      try {
+        await clock.sleep(delayMs, this.#stop.signal);
+      } catch (err) {
+        r.cancelAt(clock.now());
+        keyed?.cancelAt(clock.now());
+        throw err;
+      }
     }
+    return this.#sharedToken(n);
+  }
+
+  /** #sharedToken waits for the shared bucket's tokens, if there is one (after the local ones: they are spent). */
+  #sharedToken(n: number): Promise<void> | undefined {
+    return this.#o.shared?.token(n, this.#stop.signal);
   }
 
   /** #attempt runs one attempt in its slot. An executor that throws is a bug; it fails the job, not the run. */
@@ -423,6 +465,19 @@ export class Scheduler<P = unknown> {
     if (this.events.active) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
     return outcome;
   }
+}
+
+/** both holds two slots as one: releasing it releases each (once). */
+function both(a: Slot, b: Slot): Slot {
+  let held = true;
+  return {
+    release(): void {
+      if (!held) return;
+      held = false;
+      a.release();
+      b.release();
+    },
+  };
 }
 
 /**
