@@ -133,6 +133,11 @@ export class InflightLimiter {
     return marks;
   }
 
+  /** limit returns the cap of the shared (or read-only) pool; Infinity when unlimited. */
+  limit(): number {
+    return this.#gate.readOnly.limit;
+  }
+
   /** setLimit replaces `limit` (0 or Infinity = unlimited); a raise admits queued waiters at once. */
   setLimit(n: number): void {
     this.#gate.readOnly.limit = checkLimit('limit', n);

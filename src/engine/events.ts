@@ -15,7 +15,9 @@ export type SchedulerEvent =
       readonly atMs: number;
     }
   | { readonly type: 'retrying'; readonly job: Job; readonly attempt: number; readonly delayMs: number; readonly atMs: number }
-  | { readonly type: 'done'; readonly job: Job; readonly result: Result };
+  | { readonly type: 'done'; readonly job: Job; readonly result: Result }
+  /** limits: the shared limits changed (a plan's step, an adaptive move, --control, a signal); values are the new ones. */
+  | { readonly type: 'limits'; readonly atMs: number; readonly ratePerSec: number; readonly burst: number; readonly concurrency: number; readonly reason: string };
 
 export type SchedulerListener = (event: SchedulerEvent) => void;
 

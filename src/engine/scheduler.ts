@@ -1,7 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { InflightLimiter, Slot, WorkKind } from '../core/inflight.js';
-import { Limiter, type Reservation } from '../core/limiter.js';
+import type { Aimd } from '../core/aimd.js';
+import { KeyedInflight, KeyedLimiters } from '../core/keyed.js';
+import { Limiter } from '../core/limiter.js';
+import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
 import type { AttemptOutcome, Executor, Job, Result, Status } from './types.js';
@@ -44,8 +47,16 @@ export interface SchedulerOptions {
   lookahead: number;
   /** durationMs stops taking new jobs once their arrival lies this far past the start. */
   durationMs?: number;
-  /** perKey gives every job key a token bucket of its own, besides the shared one. */
-  perKey?: { ratePerSec: number; burst: number };
+  /**
+   * perKey gives every job's limit key (`limitKey`, else `key`) a token bucket and/or an in-flight cap of
+   * its own, besides the shared ones. They are passed first, so a job waiting for its key's budget holds
+   * nothing the other keys need.
+   */
+  perKey?: { ratePerSec: number; burst: number; concurrency?: number };
+  /** plan makes the bucket's rate follow a plan from the run's start (--rate 10/s@30s,ramp:...). */
+  plan?: RatePlan;
+  /** adaptive lets AIMD controllers move the rate and/or the in-flight cap on the target's push-back. */
+  adaptive?: { rate?: Aimd; concurrency?: Aimd };
   /**
    * maxPauseMs caps how long an attempt's `pauseMs` may hold its group (0 turns pausing off). While a group
    * is paused, none of its jobs passes the gates; each waits without holding a slot or a token.
@@ -53,6 +64,13 @@ export interface SchedulerOptions {
   maxPauseMs?: number;
   /** shared adds limits kept outside the process (see SharedLimits), asked after the local ones. */
   shared?: SharedLimits;
+}
+
+/** Limits are the shared limits in force: what `setLimits` changes and `limits` events report. */
+export interface Limits {
+  readonly ratePerSec: number;
+  readonly burst: number;
+  readonly concurrency: number;
 }
 
 /** RunStats is what the scheduler knows about a whole run once it is over. */
@@ -105,6 +123,12 @@ export class Scheduler<P = unknown> {
   /** #pausedUntil maps a group to the time before which none of its jobs may pass the gates. */
   readonly #pausedUntil = new Map<string, number>();
   readonly #perKey: KeyedLimiters | undefined;
+  readonly #perKeyInflight: KeyedInflight | undefined;
+  /** #startMs is when run() began: the origin of a rate plan. */
+  #startMs = 0;
+  /** #planSteps and #planNext walk the plan's staircase; the next change is applied once its time has come. */
+  #planSteps: Iterator<RateChange> | undefined;
+  #planNext: RateChange | undefined;
 
   constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
@@ -112,7 +136,9 @@ export class Scheduler<P = unknown> {
     this.#executor = executor;
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
-    this.#perKey = options.perKey === undefined ? undefined : new KeyedLimiters(options.perKey.ratePerSec, options.perKey.burst, this.#clock);
+    const perKey = options.perKey;
+    this.#perKey = perKey === undefined || perKey.ratePerSec === Infinity ? undefined : new KeyedLimiters(perKey.ratePerSec, perKey.burst, this.#clock);
+    this.#perKeyInflight = perKey?.concurrency === undefined || perKey.concurrency === Infinity ? undefined : new KeyedInflight(perKey.concurrency);
     // Every job waiting for a slot, a token or a backoff, and every running attempt, listens on these two
     // signals: thousands of listeners are the design, not a leak, so Node must not warn past ten.
     setMaxListeners(0, this.#stop.signal, this.#kill.signal);
@@ -147,7 +173,7 @@ export class Scheduler<P = unknown> {
    */
   quiescent(sleepers: number): boolean {
     const tasks = this.#active + (this.#feeding ? 1 : 0);
-    const blocked = sleepers + this.#o.inflight.queued() + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
+    const blocked = sleepers + this.#o.inflight.queued() + (this.#perKeyInflight?.queued() ?? 0) + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
     return blocked >= tasks;
   }
 
@@ -167,9 +193,80 @@ export class Scheduler<P = unknown> {
     if (!this.#kill.signal.aborted) this.#kill.abort(STOPPED);
   }
 
+  /** limits returns the shared limits in force now. */
+  limits(): Limits {
+    return { ratePerSec: this.#o.limiter.limit(), burst: this.#o.limiter.burst(), concurrency: this.#o.inflight.limit() };
+  }
+
+  /**
+   * setLimits changes the shared limits now, keeping the tokens the bucket has earned (SetLimit/SetBurst at
+   * the current instant); a raised cap admits queued jobs at once, a lowered one revokes no running slot.
+   * With --adaptive the new rate or cap becomes the controller's ceiling; a new rate ends a rate plan.
+   * `reason` is announced with the change (a `limits` event).
+   */
+  setLimits(change: Partial<Limits>, reason: string): void {
+    const o = this.#o;
+    const t = this.#clock.now();
+    this.#applyPlan(t);
+    if (change.ratePerSec !== undefined) {
+      this.#planNext = undefined;
+      const aimd = o.adaptive?.rate;
+      if (aimd !== undefined) aimd.setCeiling(change.ratePerSec);
+      o.limiter.setLimitAt(t, aimd === undefined ? change.ratePerSec : aimd.value());
+    }
+    if (change.burst !== undefined) o.limiter.setBurstAt(t, change.burst);
+    if (change.concurrency !== undefined) {
+      const aimd = o.adaptive?.concurrency;
+      if (aimd !== undefined) aimd.setCeiling(change.concurrency);
+      o.inflight.setLimit(aimd === undefined ? change.concurrency : aimd.value());
+    }
+    this.#announceLimits(t, reason);
+  }
+
+  #announceLimits(t: number, reason: string): void {
+    if (this.events.active) this.events.emit({ type: 'limits', atMs: t, ...this.limits(), reason });
+  }
+
+  /** #applyPlan hands the bucket every change of the plan whose time has come, each at its own instant. */
+  #applyPlan(t: number): void {
+    let next = this.#planNext;
+    while (next !== undefined && this.#startMs + next.atMs <= t) {
+      const at = this.#startMs + next.atMs;
+      this.#o.limiter.setLimitAt(at, next.ratePerSec);
+      if (next.first) this.#announceLimits(at, `plan: ${this.#o.plan!.segments[next.segment]!.text}`);
+      const step = this.#planSteps!.next();
+      next = this.#planNext = step.done ? undefined : step.value;
+    }
+  }
+
+  /** #adapt feeds an attempt's outcome to the AIMD controllers and applies what they decide. */
+  #adapt(outcome: AttemptOutcome, sentMs: number): void {
+    const { rate, concurrency } = this.#o.adaptive!;
+    const t = this.#clock.now();
+    const pushback = outcome.pushback === true;
+    if (!pushback && !outcome.ok) return;
+    let moved = false;
+    if (rate !== undefined && (pushback ? rate.pushback(t, sentMs) : rate.success(t))) {
+      this.#o.limiter.setLimitAt(t, rate.value());
+      moved = true;
+    }
+    if (concurrency !== undefined && (pushback ? concurrency.pushback(t, sentMs) : concurrency.success(t))) {
+      this.#o.inflight.setLimit(concurrency.value());
+      moved = true;
+    }
+    if (moved) this.#announceLimits(t, pushback ? `push-back (${outcome.code})` : 'success');
+  }
+
   /** run takes every job from the source and resolves once each has a Result (announced as a `done` event). */
   async run(): Promise<RunStats> {
     const startMs = this.#clock.now();
+    this.#startMs = startMs;
+    if (this.#o.plan !== undefined) {
+      this.#planSteps = this.#o.plan.changes();
+      const first = this.#planSteps.next();
+      this.#planNext = first.done ? undefined : first.value;
+      this.#applyPlan(startMs);
+    }
     const exhausted = await this.#feed(startMs);
     if (this.#active > 0) {
       await new Promise<void>((resolve) => {
@@ -188,7 +285,10 @@ export class Scheduler<P = unknown> {
     // The schedule of generated load: an unhindered twin of the bucket, always asked at the start time, so
     // the k-th job's due time depends on k only, never on how late the run is.
     const limit = o.limiter.limit();
-    const schedule = o.arrivals === 'schedule' && limit !== Infinity ? new Limiter(limit, o.limiter.burst(), { clock: this.#clock }) : undefined;
+    const schedule = o.arrivals === 'schedule' && limit !== Infinity && o.plan === undefined ? new Limiter(limit, o.limiter.burst(), { clock: this.#clock }) : undefined;
+    // With a plan the schedule follows it: the k-th token of an unhindered bucket playing the same staircase.
+    const planDue = o.arrivals === 'schedule' && o.plan !== undefined ? o.plan.dueTimes(o.limiter.burst()) : undefined;
+    let planTokens = 0;
     const untilMs = o.durationMs === undefined ? Infinity : startMs + o.durationMs;
     let exhausted = false;
     this.#feeding = true;
@@ -224,6 +324,9 @@ export class Scheduler<P = unknown> {
           }
         } else if (schedule !== undefined) {
           arrivalMs = schedule.reserveN(startMs, job.tokens ?? 1).timeToActMs;
+        } else if (planDue !== undefined) {
+          planTokens += job.tokens ?? 1;
+          arrivalMs = startMs + planDue(planTokens);
         } else {
           arrivalMs = this.#clock.now();
         }
@@ -285,6 +388,7 @@ export class Scheduler<P = unknown> {
           last = await this.#attempt(job, attempt, slot);
           serviceMs += clock.now() - grantMs;
           startedMs ??= grantMs;
+          if (o.adaptive !== undefined) this.#adapt(last, grantMs);
         }
         if (last.ok) {
           status = 'ok';
@@ -326,41 +430,57 @@ export class Scheduler<P = unknown> {
   }
 
   /**
-   * #pass takes an attempt through the bucket and the in-flight cap, in the order the mode needs (see the
-   * class comment). Resolves to the slot, or undefined when `reject` mode found the cap full. Rejects with
-   * the stop reason if the run stops meanwhile; nothing is held then.
+   * #pass takes an attempt through the gates in the order the mode needs (see the class comment): the
+   * job's per-key cap and bucket first, then the shared ones. Resolves to the slot(s), or undefined when
+   * `reject` mode found a cap full. Rejects with the stop reason if the run stops meanwhile; nothing is held
+   * then.
    */
   async #pass(job: Job<P>): Promise<Slot | undefined> {
     const o = this.#o;
     const stop = this.#stop.signal;
     const group = job.group ?? '';
+    const perKey = this.#perKeyInflight;
     for (;;) {
       if (this.#pausedUntil.size > 0) await this.#unpaused(group);
       if (o.onFull === 'reject') {
+        await this.#keyToken(job);
         await this.#token(job);
         if (this.#paused(group)) continue;
+        const keySlot = perKey?.tryAcquire(job.limitKey ?? job.key);
+        if (perKey !== undefined && keySlot === undefined) return undefined;
         const local = o.inflight.tryAcquire(job.kind);
-        if (local === undefined || o.shared === undefined) return local;
-        let lease: Slot | undefined;
-        try {
-          lease = await o.shared.trySlot(job.kind);
-        } catch (err) {
-          local.release();
-          throw err;
+        if (local === undefined) {
+          keySlot?.release();
+          return undefined;
         }
-        if (lease !== undefined) return both(local, lease);
-        local.release();
-        return undefined;
+        let lease: Slot | undefined = local;
+        if (o.shared !== undefined) {
+          try {
+            lease = await o.shared.trySlot(job.kind);
+          } catch (err) {
+            local.release();
+            keySlot?.release();
+            throw err;
+          }
+          lease = lease === undefined ? undefined : both(local, lease);
+          if (lease === undefined) local.release();
+        }
+        if (lease === undefined) keySlot?.release();
+        return keySlot === undefined || lease === undefined ? lease : both(lease, keySlot);
       }
-      // A free slot is taken without a promise (tryAcquire never overtakes a queued job).
-      let slot = o.inflight.tryAcquire(job.kind) ?? (await o.inflight.acquire(job.kind, { signal: stop }));
-      if (o.shared !== undefined) {
-        try {
-          slot = both(slot, await o.shared.slot(job.kind, stop));
-        } catch (err) {
-          slot.release();
-          throw err;
-        }
+      // The key's own gates come first: a job over its key's budget waits there, holding no shared slot.
+      const keySlot = perKey === undefined ? undefined : await perKey.acquire(job.limitKey ?? job.key, stop);
+      let slot: Slot | undefined;
+      try {
+        await this.#keyToken(job);
+        // A free slot is taken without a promise (tryAcquire never overtakes a queued job).
+        slot = o.inflight.tryAcquire(job.kind) ?? (await o.inflight.acquire(job.kind, { signal: stop }));
+        if (o.shared !== undefined) slot = both(slot, await o.shared.slot(job.kind, stop));
+        if (keySlot !== undefined) slot = both(slot, keySlot);
+      } catch (err) {
+        slot?.release();
+        keySlot?.release();
+        throw err;
       }
       // Subtleness: a pause may have begun while this attempt queued for its slot, typically set by the
       // very 429 whose slot it was handed (see #attempt). It gives the slot back and waits the pause out.
@@ -409,35 +529,46 @@ export class Scheduler<P = unknown> {
     }
   }
 
-  /** #token waits until the bucket grants the job's tokens; a stop cancels the reservation (tokens go back). */
+  /** #token waits until the shared bucket grants the job's tokens; a stop cancels the reservation (tokens go back). */
   async #token(job: Job<P>): Promise<void> {
     const clock = this.#clock;
     const n = job.tokens ?? 1;
-    // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
-    if (this.#perKey === undefined && this.#o.limiter.limit() === Infinity) return this.#sharedToken(n);
+    const limiter = this.#o.limiter;
     const t = clock.now();
-    const r = this.#o.limiter.reserveN(t, n);
-    if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${this.#o.limiter.burst()}`);
-    // With per-key limits the job holds a reservation in both buckets and waits for the later of the two
-    // (client-go's MaxOf): each bucket's own schedule stays intact.
-    let keyed: Reservation | undefined;
-    try {
-      keyed = this.#perKey?.reserve(job.key, t, n);
-    } catch (err) {
-      r.cancelAt(t);
-      throw err;
-    }
-    const delayMs = Math.max(r.delayFrom(t), keyed?.delayFrom(t) ?? 0);
+    if (this.#planNext !== undefined) this.#applyPlan(t);
+    // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
+    if (limiter.limit() === Infinity) return this.#sharedToken(n);
+    const r = limiter.reserveN(t, n);
+    if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
+    const delayMs = r.delayFrom(t);
     if (delayMs > 0) {
       try {
         await clock.sleep(delayMs, this.#stop.signal);
       } catch (err) {
-        r.cancelAt(clock.now());
-        keyed?.cancelAt(clock.now());
+        const now = clock.now();
+        if (this.#planNext !== undefined) this.#applyPlan(now);
+        r.cancelAt(now);
         throw err;
       }
     }
     return this.#sharedToken(n);
+  }
+
+  /** #keyToken waits until the job's key bucket grants its tokens (with --per-key-rate); a stop gives them back. */
+  async #keyToken(job: Job<P>): Promise<void> {
+    const keyed = this.#perKey;
+    if (keyed === undefined) return;
+    const clock = this.#clock;
+    const t = clock.now();
+    const r = keyed.reserve(job.limitKey ?? job.key, t, job.tokens ?? 1);
+    const delayMs = r.delayFrom(t);
+    if (delayMs <= 0) return;
+    try {
+      await clock.sleep(delayMs, this.#stop.signal);
+    } catch (err) {
+      r.cancelAt(clock.now());
+      throw err;
+    }
   }
 
   /** #sharedToken waits for the shared bucket's tokens, if there is one (after the local ones: they are spent). */
@@ -478,41 +609,4 @@ function both(a: Slot, b: Slot): Slot {
       b.release();
     },
   };
-}
-
-/**
- * KeyedLimiters holds one token bucket per key, created on first use. A bucket that has refilled to its
- * burst is indistinguishable from a new one, so such buckets are dropped whenever the map doubles: memory
- * follows the keys active within about burst / rate, not every key ever seen.
- */
-class KeyedLimiters {
-  readonly #limiters = new Map<string, Limiter>();
-  readonly #ratePerSec: number;
-  readonly #burst: number;
-  readonly #clock: Clock;
-  #sweepAt = 1024;
-
-  constructor(ratePerSec: number, burst: number, clock: Clock) {
-    this.#ratePerSec = ratePerSec;
-    this.#burst = burst;
-    this.#clock = clock;
-  }
-
-  /** reserve takes n tokens at t from the key's bucket; throws when n exceeds the per-key burst. */
-  reserve(key: string, t: number, n: number): Reservation {
-    let limiter = this.#limiters.get(key);
-    if (limiter === undefined) {
-      if (this.#limiters.size >= this.#sweepAt) this.#sweep(t);
-      limiter = new Limiter(this.#ratePerSec, this.#burst, { clock: this.#clock });
-      this.#limiters.set(key, limiter);
-    }
-    const r = limiter.reserveN(t, n);
-    if (!r.ok) throw new RangeError(`key "${key}" needs ${n} tokens, more than the per-key burst ${this.#burst}`);
-    return r;
-  }
-
-  #sweep(t: number): void {
-    for (const [key, limiter] of this.#limiters) if (limiter.tokensAt(t) >= this.#burst) this.#limiters.delete(key);
-    this.#sweepAt = Math.max(1024, 2 * this.#limiters.size);
-  }
 }

@@ -18,6 +18,10 @@ export interface Job<P = unknown> {
   readonly tokens?: number;
   /** kind picks the in-flight pool: read-only (default) or mutating. */
   readonly kind?: WorkKind;
+  /**
+   * limitKey picks the job's per-key bucket and cap (`--key` template); the job's `key` when unset.
+   */
+  readonly limitKey?: string;
   /** group names the target a pause applies to (an HTTP origin); jobs without one share a single group. */
   readonly group?: string;
 }
@@ -36,6 +40,11 @@ export interface AttemptOutcome {
    * Retry-After: the whole target said to come back later).
    */
   readonly pauseMs?: number;
+  /**
+   * pushback says the target pushed back (a 429, a 503, a Retry-After, a refused connection, a retryable
+   * exit status): adaptive limits slow down on it. Failures of the work itself are not push-back.
+   */
+  readonly pushback?: boolean;
   /** error is a one-line description when the attempt failed without a code of its own. */
   readonly error?: string;
   /** signal names the signal that ended a process ("SIGTERM"), if one did. */
