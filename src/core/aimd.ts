@@ -132,6 +132,9 @@ export class Aimd {
     if (this.#windowMs <= 0 || this.#firstMs === undefined || t - this.#firstMs < this.#windowMs) return undefined;
     let sum = 0;
     for (const n of this.#buckets) sum += n;
-    return (sum * 1000) / this.#windowMs;
+    // The ring covers nine whole buckets and the current one as far as it has gone.
+    const bucketMs = this.#windowMs / 10;
+    const coveredMs = 9 * bucketMs + Math.max(0, t - this.#bucketAt * bucketMs);
+    return (sum * 1000) / coveredMs;
   }
 }

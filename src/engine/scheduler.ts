@@ -129,6 +129,15 @@ export class Scheduler<P = unknown> {
   /** #planSteps and #planNext walk the plan's staircase; the next change is applied once its time has come. */
   #planSteps: Iterator<RateChange> | undefined;
   #planNext: RateChange | undefined;
+  /**
+   * The bucket's queue: one job at a time holds a reservation (the head, #tokenBusy); the others wait their
+   * turn here, in order. A reservation is thus made only when the previous one acts, at the rate in force
+   * then: a plan's step, an adaptive decrease or a --control change applies to every job still waiting,
+   * which reservations made long in advance at the old rate would not.
+   */
+  #tokenBusy = false;
+  readonly #tokenQueue: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  #tokenHead = 0;
 
   constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
@@ -173,7 +182,7 @@ export class Scheduler<P = unknown> {
    */
   quiescent(sleepers: number): boolean {
     const tasks = this.#active + (this.#feeding ? 1 : 0);
-    const blocked = sleepers + this.#o.inflight.queued() + (this.#perKeyInflight?.queued() ?? 0) + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
+    const blocked = sleepers + this.#o.inflight.queued() + (this.#tokenQueue.length - this.#tokenHead) + (this.#perKeyInflight?.queued() ?? 0) + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
     return blocked >= tasks;
   }
 
@@ -183,6 +192,10 @@ export class Scheduler<P = unknown> {
    */
   stop(): void {
     if (!this.#stop.signal.aborted) this.#stop.abort(STOPPED);
+    // Jobs waiting for their turn at the bucket end as interrupted, like those sleeping on it.
+    const waiting = this.#tokenQueue.splice(this.#tokenHead);
+    this.#tokenQueue.length = this.#tokenHead = 0;
+    for (const w of waiting) w.reject(STOPPED);
     this.#waitingRoom = false;
     this.#wakeFeeder?.();
   }
@@ -529,29 +542,55 @@ export class Scheduler<P = unknown> {
     }
   }
 
-  /** #token waits until the shared bucket grants the job's tokens; a stop cancels the reservation (tokens go back). */
+  /**
+   * #token waits until the shared bucket grants the job's tokens; a stop cancels the reservation (tokens go
+   * back). Jobs take their turn at the bucket one after another (see #tokenQueue); a job that finds nobody
+   * waiting and a token ready passes without a promise.
+   */
   async #token(job: Job<P>): Promise<void> {
-    const clock = this.#clock;
-    const n = job.tokens ?? 1;
     const limiter = this.#o.limiter;
-    const t = clock.now();
-    if (this.#planNext !== undefined) this.#applyPlan(t);
+    const n = job.tokens ?? 1;
     // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
-    if (limiter.limit() === Infinity) return this.#sharedToken(n);
-    const r = limiter.reserveN(t, n);
-    if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
-    const delayMs = r.delayFrom(t);
-    if (delayMs > 0) {
-      try {
-        await clock.sleep(delayMs, this.#stop.signal);
-      } catch (err) {
-        const now = clock.now();
-        if (this.#planNext !== undefined) this.#applyPlan(now);
-        r.cancelAt(now);
-        throw err;
+    if (limiter.limit() === Infinity && this.#planNext === undefined) return this.#sharedToken(n);
+    if (this.#tokenBusy) await new Promise<void>((resolve, reject) => this.#tokenQueue.push({ resolve, reject }));
+    else this.#tokenBusy = true;
+    try {
+      const t = this.#clock.now();
+      if (this.#planNext !== undefined) this.#applyPlan(t);
+      if (limiter.limit() !== Infinity) {
+        const r = limiter.reserveN(t, n);
+        if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
+        const delayMs = r.delayFrom(t);
+        if (delayMs > 0) {
+          try {
+            await this.#clock.sleep(delayMs, this.#stop.signal);
+          } catch (err) {
+            const now = this.#clock.now();
+            if (this.#planNext !== undefined) this.#applyPlan(now);
+            r.cancelAt(now);
+            throw err;
+          }
+        }
       }
+    } finally {
+      this.#nextTurn();
     }
     return this.#sharedToken(n);
+  }
+
+  /** #nextTurn hands the bucket to the next waiting job, or frees it. */
+  #nextTurn(): void {
+    const next = this.#tokenQueue[this.#tokenHead];
+    if (next === undefined) {
+      this.#tokenBusy = false;
+      return;
+    }
+    this.#tokenQueue[this.#tokenHead++] = undefined as never;
+    if (this.#tokenHead > 1024 && this.#tokenHead * 2 > this.#tokenQueue.length) {
+      this.#tokenQueue.splice(0, this.#tokenHead);
+      this.#tokenHead = 0;
+    }
+    next.resolve();
   }
 
   /** #keyToken waits until the job's key bucket grants its tokens (with --per-key-rate); a stop gives them back. */

@@ -131,10 +131,12 @@ export class HttpExecutor implements Executor<HttpPayload> {
       if (o.ok(status)) return { ok: true, code: status, retryable: false };
       const header = res.headers['retry-after'];
       const retryAfterMs = typeof header === 'string' ? parseRetryAfter(header, this.#now()) : undefined;
-      const outcome: { ok: false; code: number; retryable: boolean; retryAfterMs?: number; pauseMs?: number } = {
+      const outcome: { ok: false; code: number; retryable: boolean; pushback: boolean; retryAfterMs?: number; pauseMs?: number } = {
         ok: false,
         code: status,
         retryable: o.retryOn.has(status),
+        // The target asking for less: adaptive limits back off on it.
+        pushback: status === 429 || status === 503 || retryAfterMs !== undefined,
       };
       if (retryAfterMs !== undefined) {
         outcome.retryAfterMs = retryAfterMs;
@@ -146,7 +148,7 @@ export class HttpExecutor implements Executor<HttpPayload> {
       this.errors[kind] = (this.errors[kind] ?? 0) + 1;
       target.errors[kind] = (target.errors[kind] ?? 0) + 1;
       const message = timedOut ? `timed out after ${o.timeoutMs} ms` : `${kind}: ${(err as Error).message}`;
-      return { ok: false, code: kind, retryable: RETRYABLE_ERRORS.has(kind), error: `${method} ${url.origin}${url.pathname}: ${message}` };
+      return { ok: false, code: kind, retryable: RETRYABLE_ERRORS.has(kind), pushback: kind === 'ECONNREFUSED', error: `${method} ${url.origin}${url.pathname}: ${message}` };
     } finally {
       clearTimeout(timer);
       if (o.print !== 'none') o.output?.job(job.seq).closeAttempt();

@@ -51,6 +51,8 @@ export class SimulatedExecutor implements Executor<SimulatedWork> {
     const code = typeof status === 'function' ? status(ctx.attempt) : (status ?? 0);
     if (isSuccess(code)) return { ok: true, code, retryable: false };
     const retryable = this.#o.retryOn?.(code) ?? true;
-    return retryAfterMs === undefined ? { ok: false, code, retryable } : { ok: false, code, retryable, retryAfterMs };
+    // A 429 or 503 (or any Retry-After) is the target pushing back, as the http executor reads it.
+    const pushback = code === 429 || code === 503 || retryAfterMs !== undefined;
+    return retryAfterMs === undefined ? { ok: false, code, retryable, pushback } : { ok: false, code, retryable, pushback, retryAfterMs };
   }
 }
