@@ -53,6 +53,8 @@ export interface SchedulerOptions {
    * nothing the other keys need.
    */
   perKey?: { ratePerSec: number; burst: number; concurrency?: number };
+  /** keyOf picks a job's limit key when it carries none (`--key` template); default: its `key`. */
+  keyOf?: (job: Job) => string;
   /** plan makes the bucket's rate follow a plan from the run's start (--rate 10/s@30s,ramp:...). */
   plan?: RatePlan;
   /** adaptive lets AIMD controllers move the rate and/or the in-flight cap on the target's push-back. */
@@ -459,7 +461,7 @@ export class Scheduler<P = unknown> {
         await this.#keyToken(job);
         await this.#token(job);
         if (this.#paused(group)) continue;
-        const keySlot = perKey?.tryAcquire(job.limitKey ?? job.key);
+        const keySlot = perKey?.tryAcquire(this.#limitKey(job));
         if (perKey !== undefined && keySlot === undefined) return undefined;
         const local = o.inflight.tryAcquire(job.kind);
         if (local === undefined) {
@@ -482,7 +484,7 @@ export class Scheduler<P = unknown> {
         return keySlot === undefined || lease === undefined ? lease : both(lease, keySlot);
       }
       // The key's own gates come first: a job over its key's budget waits there, holding no shared slot.
-      const keySlot = perKey === undefined ? undefined : await perKey.acquire(job.limitKey ?? job.key, stop);
+      const keySlot = perKey === undefined ? undefined : await perKey.acquire(this.#limitKey(job), stop);
       let slot: Slot | undefined;
       try {
         await this.#keyToken(job);
@@ -512,6 +514,11 @@ export class Scheduler<P = unknown> {
       if (!this.#paused(group)) return slot;
       slot.release();
     }
+  }
+
+  /** #limitKey is the key of the job's per-key limits. */
+  #limitKey(job: Job<P>): string {
+    return job.limitKey ?? this.#o.keyOf?.(job) ?? job.key;
   }
 
   /** #paused reports whether the group is held by a pause right now. */
@@ -599,7 +606,7 @@ export class Scheduler<P = unknown> {
     if (keyed === undefined) return;
     const clock = this.#clock;
     const t = clock.now();
-    const r = keyed.reserve(job.limitKey ?? job.key, t, job.tokens ?? 1);
+    const r = keyed.reserve(this.#limitKey(job), t, job.tokens ?? 1);
     const delayMs = r.delayFrom(t);
     if (delayMs <= 0) return;
     try {

@@ -1,7 +1,7 @@
 import type { Histogram, JsHistogram } from 'hdr-histogram-js';
 import { Distribution, type RunData, type Stats } from '../measure/metrics.js';
 import type { Report } from './json.js';
-import { type Paint, formatMs, formatRate, plain } from './text.js';
+import { type Paint, formatMs, formatRate, limitsLine, plain } from './text.js';
 
 /** US_PER_MS: the histograms hold whole microseconds (see Distribution). */
 const US_PER_MS = 1000;
@@ -144,13 +144,14 @@ export function formatDetailedSummary(report: Report, data: RunData, paint: Pain
   const lines = [`${paint.bold(`${jobs.total} ${jobs.total === 1 ? 'job' : 'jobs'}`)} in ${formatMs(report.elapsedMs)}${mode}: ${counts.join(', ')}`];
 
   const share = throughput.offered !== null && throughput.offered > 0 ? ` (${percent(throughput.achieved, throughput.offered)} of offered)` : '';
-  const target = config.rate === null ? '' : `, target ${formatRate(config.rate)}`;
+  const target = typeof config.plan === 'string' ? `, plan ${config.plan}` : config.rate === null ? '' : `, target ${formatRate(config.rate)}${config.adaptive === true ? ' (adaptive ceiling)' : ''}`;
   lines.push(
     `${'rate'.padEnd(9)} offered ${throughput.offered === null ? 'n/a' : formatRate(throughput.offered)}, ` +
       `achieved ${formatRate(throughput.achieved)}${share}, attempts ${formatRate(throughput.attempts)}${target}`,
   );
   const cap = config.concurrency === null ? '' : ` (cap ${config.concurrency})`;
   lines.push(`${'in flight'.padEnd(9)} peak ${report.inflight.peak}${cap}`);
+  if (report.limits !== undefined) lines.push(limitsLine(report.limits).trimStart());
 
   const sections: Array<[string, Stats, Histogram]> = [
     ['latency', report.latencyMs, data.histograms.latency],

@@ -1,3 +1,4 @@
+import type { LimitsSummary } from '../measure/limits.js';
 import type { Stats, Summary } from '../measure/metrics.js';
 
 /** Report is the JSON report (version 1): what ran, how it was configured, and the Summary. */
@@ -6,6 +7,8 @@ export interface Report extends Summary {
   readonly command: string;
   readonly mode: 'real' | 'simulated';
   readonly config: ReportConfig;
+  /** limits: how the limits moved (a plan, --adaptive, --control, signals); absent when they could not. */
+  readonly limits?: LimitsSummary;
 }
 
 /** ReportConfig records the limits in force; rates in events per second (null: unlimited). */

@@ -1,4 +1,5 @@
 import type { Stats } from '../measure/metrics.js';
+import type { LimitsSummary } from '../measure/limits.js';
 import type { Report } from './json.js';
 
 /** Paint colours a piece of text by role; the identity paint gives plain text. */
@@ -44,6 +45,23 @@ function statsLine(name: string, s: Stats): string {
 }
 
 /**
+ * limitsLine says where moving limits went: `limits    rate 500/s -> 48.2/s (converged 49.1/s, min 40/s,
+ * max 500/s), -j 8; 14 changes, 230 increases`.
+ */
+export function limitsLine(l: LimitsSummary): string {
+  const r = l.rate;
+  const rate =
+    r.min === r.max
+      ? `rate ${formatRate(r.final)}`
+      : `rate ${formatRate(r.initial)} -> ${formatRate(r.final)} (converged ${formatRate(r.converged)}, min ${formatRate(r.min)}, max ${formatRate(r.max)})`;
+  const c = l.concurrency;
+  const conc = c.min === c.max ? `-j ${c.final ?? 'inf'}` : `-j ${c.initial ?? 'inf'} -> ${c.final ?? 'inf'} (min ${c.min ?? 'inf'}, max ${c.max ?? 'inf'})`;
+  const counts = [`${l.changes.length + l.dropped} ${l.changes.length + l.dropped === 1 ? 'change' : 'changes'}`];
+  if (l.increases > 0) counts.push(`${l.increases} increases`);
+  return `  ${'limits'.padEnd(9)} ${rate}, ${conc}; ${counts.join(', ')}`;
+}
+
+/**
  * formatSummary renders the short end-of-run summary: one line of counts and rates, then latency, throttle,
  * backoff (when any job retried) and service time. Ends with a hint when the in-flight cap, not the rate,
  * limited the run.
@@ -55,7 +73,7 @@ export function formatSummary(report: Report, paint: Paint = plain): string {
   if (jobs.rejected > 0) parts.push(paint.warn(`${jobs.rejected} rejected`));
   if (jobs.interrupted > 0) parts.push(paint.warn(`${jobs.interrupted} interrupted`));
   parts.push(`${jobs.retried} retried`);
-  const target = config.rate === null ? '' : ` (target ${formatRate(config.rate)})`;
+  const target = typeof config.plan === 'string' ? ` (plan ${config.plan})` : config.rate === null ? '' : ` (target ${formatRate(config.rate)}${config.adaptive === true ? ', adaptive' : ''})`;
   const lines = [
     `${paint.bold(`${jobs.total} ${jobs.total === 1 ? 'job' : 'jobs'}`)} in ${formatMs(report.elapsedMs)}: ${parts.join(', ')}; ` +
       `${formatRate(report.throughput.attempts)} attempts${target}, peak ${report.inflight.peak} in flight`,
@@ -64,6 +82,7 @@ export function formatSummary(report: Report, paint: Paint = plain): string {
   ];
   if (jobs.retried > 0) lines.push(statsLine('backoff', report.backoffMs));
   lines.push(statsLine('service', report.serviceMs));
+  if (report.limits !== undefined) lines.push(limitsLine(report.limits));
   if (
     config.rate !== null &&
     config.concurrency !== null &&

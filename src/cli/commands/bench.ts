@@ -22,6 +22,7 @@ import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, ty
 import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe, openInput } from '../input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
+import { limitOptionsOf, simulatedLimits } from '../limits.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
 
 const HTTP_RETRY = new Set(HTTP_RETRY_DEFAULT.split(',').map(Number));
@@ -110,7 +111,6 @@ function checkedAssertion(text: string): Assertion {
 function benchConfig(s: BenchSettings, limits: Limits, format: TraceFormat): ReportConfig {
   return {
     ...configOf({ ...s, ...limits }),
-    ...(s.perKey === undefined ? {} : { perKeyRate: s.perKey.ratePerSec, perKeyBurst: s.perKey.burst }),
     trace: s.trace,
     format,
     ...(s.mode === 'simulate' ? { seed: s.seed } : { speed: s.speed }),
@@ -142,9 +142,10 @@ async function simulate(
       arrivals: source.timed ? 'trace' : 'schedule',
       lookahead: 65_536,
       maxPauseMs: s.backoffMaxMs,
-      ...(s.perKey === undefined ? {} : { perKey: s.perKey }),
+      ...limitOptionsOf({ ...s, ...limits }),
     },
   );
+  const moving = simulatedLimits(scheduler as Scheduler<unknown>, s, 0);
   const metrics = new Metrics();
   scheduler.events.on((e) => {
     if (e.type !== 'done') return;
@@ -152,8 +153,10 @@ async function simulate(
     results?.write(`${JSON.stringify(e.result)}\n`);
   });
   const stats = await runSimulated(scheduler, clock);
+  moving.dispose();
   const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
-  return { report: buildReport(s.trace, 'simulated', benchConfig(s, limits, source.format), data.summary), data };
+  const moved = moving.summary(stats.endMs);
+  return { report: { ...buildReport(s.trace, 'simulated', benchConfig(s, limits, source.format), data.summary), ...(moved === undefined ? {} : { limits: moved }) }, data };
 }
 
 async function* simulatedJobs(
@@ -266,7 +269,7 @@ async function replay(
     arrivals: source.timed ? 'trace' : 'schedule',
     lookahead: 65_536,
     maxPauseMs: s.backoffMaxMs,
-    ...(s.perKey === undefined ? {} : { perKey: s.perKey }),
+    ...limitOptionsOf(s),
   });
   try {
     const outcome = await runSession({

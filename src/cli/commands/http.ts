@@ -7,6 +7,7 @@ import { type HttpPayload, HttpExecutor } from '../../executors/http.js';
 import { readLines } from '../../sources/lines.js';
 import { OutputRouter } from '../output.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
+import { limitOptionsOf } from '../limits.js';
 import { type HttpSettings, maskHeader, parseUrl } from '../settings.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -33,14 +34,20 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
   });
   const input = s.mode === 'load' ? undefined : openInput(s.mode === 'urls' ? s.urlsFile! : (s.inputFile ?? '-'), s.mode === 'urls' ? '--urls' : '--input', io.stdin);
   const source = input === undefined ? loadJobs(s) : lineJobs(input, s);
-  const lookahead = s.concurrency === Infinity ? 4096 : Math.min(Math.max(4 * s.concurrency, 256), 65_536);
+  // Load whose rate is found or changed while running (see `arrivals` below) is generated as the run goes:
+  // no more requests are made ready than can be in flight, so none waits long for a rate it cannot know.
+  const steered = s.mode === 'load' && (s.adaptive || s.controlFile !== undefined);
+  const lookahead = steered ? (s.concurrency === Infinity ? 64 : s.concurrency) : s.concurrency === Infinity ? 4096 : Math.min(Math.max(4 * s.concurrency, 256), 65_536);
   const scheduler = new Scheduler<HttpPayload>(source, executor, {
     limiter,
     inflight,
     onFull: s.onFull,
     retry,
-    arrivals: s.mode === 'load' ? 'schedule' : 'read',
+    // Load follows a schedule fixed in advance, unless the rate is to be found (--adaptive) or changed
+    // (--control) while running: then requests go out as the bucket allows, and --duration is wall time.
+    arrivals: s.mode === 'load' && !steered ? 'schedule' : 'read',
     lookahead,
+    ...limitOptionsOf(s),
     maxPauseMs: s.pause ? s.backoffMaxMs : 0,
     ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
   });

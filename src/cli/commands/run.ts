@@ -13,6 +13,7 @@ import { readLines } from '../../sources/lines.js';
 import { EXIT_BROKEN_PIPE, openInput } from '../input.js';
 import { OutputRouter } from '../output.js';
 import { closeStream, configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
+import { limitOptionsOf } from '../limits.js';
 import type { HaltPolicy, RunSettings } from '../settings.js';
 
 /** EXIT_TIMEOUT is what GNU timeout(1) reports when it ended the command. */
@@ -42,14 +43,17 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
   });
   let linesRead = 0;
   const source = input === undefined ? countJobs(s.count, payloadFor(s, undefined), commandLine(s.command)) : lineJobs(input, s, skip, (n) => (linesRead = n));
-  const lookahead = s.concurrency === Infinity ? 1024 : Math.min(Math.max(2 * s.concurrency, 64), 65_536);
+  // Repeated runs whose rate is found or changed while running are made ready only as slots allow.
+  const steered = wrapper && (s.adaptive || s.controlFile !== undefined);
+  const lookahead = steered ? (s.concurrency === Infinity ? 64 : s.concurrency) : s.concurrency === Infinity ? 1024 : Math.min(Math.max(2 * s.concurrency, 64), 65_536);
   const scheduler = new Scheduler<CommandPayload>(source, executor, {
     limiter,
     inflight,
     onFull: s.onFull,
     retry,
-    arrivals: wrapper ? 'schedule' : 'read',
+    arrivals: wrapper && !steered ? 'schedule' : 'read',
     lookahead,
+    ...limitOptionsOf(s),
     ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
   });
 
