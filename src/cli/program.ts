@@ -1,10 +1,12 @@
 import { Command, Option } from 'commander';
+import { COALESCE_DEFAULTS } from './coalesce-settings.js';
+import { PROXY_DEFAULTS } from './proxy-defaults.js';
 import { DEFAULTS } from './settings.js';
 
 /** addLimitOptions declares the limiter flags shared by run, http and bench. */
 export function addLimitOptions(cmd: Command): Command {
   return cmd
-    .option('-r, --rate <rate>', 'token bucket refill rate: 10/s, 600/m, 1/250ms, or inf', DEFAULTS.rate)
+    .option('-r, --rate <rate>', 'token bucket refill rate: 10/s, 600/m, 1/250ms, or inf; or a plan: 10/s@30s,50/s@1m,ramp:50/s..200/s@2m', DEFAULTS.rate)
     .option('-b, --burst <n>', 'token bucket size: how many may start at once after a pause', DEFAULTS.burst)
     .option('-j, --concurrency <n>', 'in-flight cap: attempts running at once (default: CPUs, inf for none)')
     .addOption(new Option('--on-full <mode>', 'when the in-flight cap is full: wait for a slot, or reject at once like a 429').choices(['wait', 'reject']).default(DEFAULTS.onFull))
@@ -13,6 +15,14 @@ export function addLimitOptions(cmd: Command): Command {
     .option('--backoff-max <dur>', 'cap on any retry delay', DEFAULTS.backoffMax)
     .addOption(new Option('--jitter <kind>', 'randomise retry delays: none, full (0..d) or equal (d/2..d)').choices(['none', 'full', 'equal']).default(DEFAULTS.jitter))
     .option('--timeout <dur>', 'end an attempt that runs longer (0: never)', DEFAULTS.timeout)
+    .option('--adaptive', 'find the rate: lower it on push-back (429, 503, Retry-After, refused; --retry-on codes), raise it while jobs succeed; --rate is the ceiling')
+    .option('--min-rate <rate>', 'the floor of --adaptive (default: 1/s)')
+    .option('--adaptive-concurrency', 'the same for the in-flight cap, between 1 and -j')
+    .option('--key <template>', "each job's key for per-key limits: {} the line (or trace key), {1} its first field, {host} its URL's host")
+    .option('--per-key-rate <rate>', 'give every key its own token bucket at this rate, besides the shared one')
+    .option('--per-key-burst <n>', 'size of each per-key bucket (default: 1)')
+    .option('--per-key-concurrency <n>', 'in-flight cap per key, besides -j')
+    .option('--control <file>', 'apply `rate=20/s burst=5 concurrency=8` from this file whenever it changes (SIGUSR1/SIGUSR2 raise/lower -j by one)')
     .option('--report <file>', 'write the JSON report to this file')
     .option('--output <file>', 'stream every job\'s Result as JSON Lines to this file ("-" for stdout)')
     .option('--record <file>', 'write a trace of the run (arrivals, keys, service times, statuses) for throttle bench')
@@ -157,8 +167,6 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     .option('--speed <x>', 'real replay: play the trace x times faster', '1')
     .option('--service <dist>', 'service time when the trace has none: 50ms, uniform:10ms..100ms, exp:50ms, normal:100ms,20ms')
     .option('--seed <n>', 'seed for --service draws and jitter in the simulation', '1')
-    .option('--per-key-rate <rate>', 'give every trace key its own bucket at this rate, besides the shared one (a job waits for the later)')
-    .option('--per-key-burst <n>', 'size of each per-key bucket (default: 1)')
     .option('--sweep <name=values>', 'simulate over a grid: rate=10/s,20/s | burst=1,10 | concurrency=4,8 (repeatable)', collect)
     .option('--assert <expr>', "fail (exit 3) unless it holds: 'p99(latency) < 250ms', 'rejected < 1%', 'achieved >= 95% offered' (repeatable)", collect)
     .option('--json', 'print the JSON report on stdout instead of the text report')
@@ -219,6 +227,93 @@ Examples:
       setExitCode(await reportCommand(files, options));
     });
   errorsOneLine(report);
+
+  const coalesce = program
+    .command('coalesce')
+    .description('Run a command when stdin lines trigger it, at a bounded frequency: a burst of triggers becomes one run.')
+    .usage('[options] -- <command> [args...]')
+    .argument('[command...]', 'the command and its arguments (it gets no stdin: stdin lines are the triggers)')
+    .option('--min-interval <dur>', 'runs start at least this far apart, beyond --burst back-to-back runs', COALESCE_DEFAULTS.minInterval)
+    .option('--max-interval <dur>', 'a run at least this often even without triggers (0: none)', COALESCE_DEFAULTS.maxInterval)
+    .option('-b, --burst <n>', 'runs allowed back to back before --min-interval applies', COALESCE_DEFAULTS.burst)
+    .option('--run-on-start', 'run once at start, before any trigger')
+    .option('--no-drain', 'at the end of stdin, exit at once instead of first serving the triggers still pending')
+    .option('--retry-after <dur>', 'retry a failed run after this fixed delay (unlimited unless --retries)')
+    .option('--retries <n>', 'retries of a failed run (default: 0, or inf with --retry-after)')
+    .option('--backoff-base <dur>', `first retry delay; doubles per failure (default: ${DEFAULTS.backoffBase})`)
+    .option('--backoff-max <dur>', `cap on any retry delay (default: ${DEFAULTS.backoffMax})`)
+    .addOption(new Option('--jitter <kind>', `randomise retry delays: none, full (0..d) or equal (d/2..d) (default: ${DEFAULTS.jitter})`).choices(['none', 'full', 'equal']))
+    .option('--timeout <dur>', 'end a run that takes longer (0: never)', DEFAULTS.timeout)
+    .option('--kill-after <dur>', 'after SIGTERM (timeout, Ctrl-C), send SIGKILL this much later', DEFAULTS.killAfter)
+    .option('--shell', 'run the command through sh -c')
+    .option('--tag', 'prefix each output line with the run number and the triggers it served, and a tab')
+    .option('--report <file>', 'write the JSON report to this file')
+    .option('-q, --quiet', 'no summary at the end, no line per failed run')
+    .passThroughOptions()
+    .addHelpText('after', `
+Examples:
+  # rebuild when files change: at most every 2 s (two back to back), and at least every 10 minutes
+  inotifywait -m -r src | throttle coalesce --min-interval 2s --max-interval 10m --burst 2 -- npm run build
+
+  # re-sync on events, retrying a failed sync after 30 s
+  ./watch-events | throttle coalesce --min-interval 5s --retry-after 30s -- ./sync.sh
+
+  # refresh a cache at most once a minute however often it is asked, and once at start
+  tail -F requests.log | throttle coalesce --run-on-start --min-interval 1m --tag --report refresh.json -- ./refresh-cache
+`)
+    .action(async (command: string[], options: Record<string, unknown>) => {
+      const { coalesceSettings } = await import('./coalesce-settings.js');
+      const settings = coalesceSettings(command, options);
+      const { coalesceCommand } = await import('./commands/coalesce.js');
+      setExitCode(await coalesceCommand(settings));
+    });
+  errorsOneLine(coalesce);
+
+  const proxy = program
+    .command('proxy')
+    .description('Put the limits in front of a service: a rate-limiting, load-balancing HTTP (or TCP) proxy that answers 429.')
+    .usage('[options] <upstream...>')
+    .argument('[upstream...]', 'upstreams, used in turn: http://host:port[/prefix] (or host:port with --tcp)')
+    .option('--listen <host:port>', 'where to listen (port 0: any free port; printed as "listening host:port" on stderr)', PROXY_DEFAULTS.listen)
+    .option('--public', 'allow a --listen address that is not loopback')
+    .option('--tcp', 'a TCP proxy: bytes copied both ways, one connection = one request')
+    .option('-r, --rate <rate>', 'token bucket refill rate: 10/s, 600/m, 1/250ms, or inf', PROXY_DEFAULTS.rate)
+    .option('-b, --burst <n>', 'token bucket size: how many may pass at once after a pause', PROXY_DEFAULTS.burst)
+    .option('-j, --concurrency <n>', 'in-flight cap: requests forwarded at once (GET, HEAD, OPTIONS when --mutating-concurrency is set)', PROXY_DEFAULTS.concurrency)
+    .option('--mutating-concurrency <n>', 'separate in-flight cap for the other methods (POST, PUT, PATCH, DELETE, ...)')
+    .addOption(new Option('--on-full <mode>', 'over the rate or the cap: wait for room (up to --max-wait), or answer 429 at once').choices(['wait', 'reject']).default(PROXY_DEFAULTS.onFull))
+    .option('--max-wait <dur>', 'wait mode: a request that would wait longer is answered 429', PROXY_DEFAULTS.maxWait)
+    .option('--per-key-rate <rate>', 'give every client (address, or --per-key-header value) a bucket of its own too')
+    .option('--per-key-burst <n>', 'size of each per-key bucket (default: 1)')
+    .option('--per-key-header <name>', 'key the per-key buckets by this header instead of the client address')
+    .option('--exempt-header <header>', "requests carrying this 'Name: value' skip every limit; the header is not forwarded (repeatable)", collect)
+    .option('--sticky <header>', 'keep requests with the same value of this header on one upstream')
+    .option('--inject <fault>', "fault injection: 'status=503 rate=5%', 'delay=200ms rate=10%', 'reset rate=1%' (repeatable)", collect)
+    .option('--seed <n>', 'seed of the fault draws: the same seed gives the same faults', PROXY_DEFAULTS.seed)
+    .option('--timeout <dur>', 'answer 504 when an upstream takes longer to answer (0: 300s)', PROXY_DEFAULTS.timeout)
+    .option('--drain <dur>', 'on SIGTERM or SIGINT: stop accepting, let requests under way finish this long, then close', PROXY_DEFAULTS.drain)
+    .option('--report <file>', 'write the JSON report to this file (at exit, and on SIGUSR1)')
+    .option('--json', 'print the JSON report on stdout at exit')
+    .option('--no-progress', 'no live line (it shows only on a terminal, and never when CI is set)')
+    .option('-q, --quiet', 'no report on stderr at exit')
+    .addHelpText('after', `
+Examples:
+  # protect a service: 100 requests/s (bursts of 20), 16 in flight, 4 of them writes; excess waits up to 2 s
+  throttle proxy --listen 127.0.0.1:8080 -r 100/s -b 20 -j 16 --mutating-concurrency 4 --max-wait 2s http://127.0.0.1:9000
+
+  # a rate-limited fake for CI: 429 + Retry-After beyond 5/s, 5% 503s, reproducible with --seed
+  throttle proxy --listen 127.0.0.1:0 -r 5/s --on-full reject --inject 'status=503 rate=5%' --seed 7 http://127.0.0.1:9000
+
+  # spread TCP connections over two replicas, at most 50 open
+  throttle proxy --tcp --listen 127.0.0.1:5432 -j 50 10.0.0.5:5432 10.0.0.6:5432
+`)
+    .action(async (upstreams: string[], options: Record<string, unknown>) => {
+      const { proxySettings } = await import('./proxy-settings.js');
+      const settings = proxySettings(upstreams, options);
+      const { proxyCommand } = await import('./commands/proxy.js');
+      setExitCode(await proxyCommand(settings));
+    });
+  errorsOneLine(proxy);
 
   // `run` is what people type without a subcommand, so `throttle --help` shows its flags and examples,
   // followed by the other subcommands.

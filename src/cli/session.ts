@@ -12,6 +12,8 @@ import { buildReport, formatJson, type Report, type ReportConfig } from '../repo
 import { formatSummary } from '../report/text.js';
 import { formatTraceLine } from '../sources/trace/format.js';
 import { loadPaint, wantsProgress } from '../ui/terminal.js';
+import { type Stopper, watchInterrupts } from './interrupts.js';
+import { watchLimits } from './limits.js';
 import type { OutputRouter } from './output.js';
 import type { LimitSettings, ReportSettings } from './settings.js';
 
@@ -25,13 +27,7 @@ export interface Io {
 
 export const processIo: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 
-/** Stopper is how a session ends the executor's running attempts: politely first, then at once. */
-export interface Stopper {
-  /** terminate asks running attempts to end (a command gets this signal). */
-  terminate(signal: NodeJS.Signals): void;
-  /** kill ends them at once. */
-  kill(): void;
-}
+export type { Stopper } from './interrupts.js';
 
 export interface SessionOptions<P> {
   readonly io: Io;
@@ -79,25 +75,8 @@ export interface SessionOutcome {
  */
 export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcome> {
   const { io, settings: s, scheduler, stopper, router } = o;
-  let interrupted = false;
-  let killTimer: NodeJS.Timeout | undefined;
-  const stopGracefully = (signal: NodeJS.Signals): void => {
-    scheduler.stop();
-    stopper.terminate(signal);
-    killTimer ??= setTimeout(() => stopper.kill(), o.killAfterMs);
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (interrupted) {
-      scheduler.kill();
-      stopper.kill();
-      return;
-    }
-    interrupted = true;
-    stopGracefully(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  if (router !== undefined) router.onBrokenPipe = () => stopGracefully('SIGTERM');
+  const signals = watchInterrupts(scheduler, stopper, o.killAfterMs);
+  if (router !== undefined) router.onBrokenPipe = () => signals.stopGracefully('SIGTERM');
 
   const recorder = s.recordFile === undefined ? undefined : new TraceRecorder(createWriteStream(s.recordFile));
   const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
@@ -131,25 +110,26 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
       : undefined;
   if (progress !== undefined && router !== undefined) router.beforeWrite = () => progress.clear();
 
+  const limits = watchLimits(scheduler as Scheduler<unknown>, s, io.stderr, startMs);
   let stats: RunStats;
   try {
     stats = await scheduler.run();
   } finally {
+    limits.dispose();
     progress?.stop();
-    clearTimeout(killTimer);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.dispose();
     if (results !== undefined && results !== io.stdout) await closeStream(results as WriteStream);
     await recorder?.close();
   }
 
   const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
-  const report: Report = { ...buildReport(o.commandText, 'real', o.config, data.summary), ...o.extra?.() };
+  const moved = limits.summary(stats.endMs);
+  const report: Report = { ...buildReport(o.commandText, 'real', o.config, data.summary), ...(moved === undefined ? {} : { limits: moved }), ...o.extra?.() };
   if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
   const brokenPipe = router?.broken === true;
   if (o.printReportJson === true && !brokenPipe) io.stdout.write(formatJson(report));
   if (!s.quiet && o.summary && !brokenPipe) io.stderr.write(formatSummary(report, paint));
-  return { stats, report, data, interrupted, brokenPipe };
+  return { stats, report, data, interrupted: signals.interrupted, brokenPipe };
 }
 
 /** configOf records the limits in force for the report. */
@@ -164,6 +144,17 @@ export function configOf(s: LimitSettings): ReportConfig {
     backoffMaxMs: s.backoffMaxMs,
     jitter: s.jitter,
     timeoutMs: s.timeoutMs === Infinity ? null : s.timeoutMs,
+    ...(s.plan === undefined ? {} : { plan: s.plan.text }),
+    ...(s.adaptive ? { adaptive: true, minRate: s.minRatePerSec } : {}),
+    ...(s.adaptiveConcurrency ? { adaptiveConcurrency: true } : {}),
+    ...(s.perKey === undefined
+      ? {}
+      : {
+          ...(s.keyTemplate === undefined ? {} : { key: s.keyTemplate }),
+          ...(s.perKey.ratePerSec === Infinity ? {} : { perKeyRate: s.perKey.ratePerSec, perKeyBurst: s.perKey.burst }),
+          ...(s.perKey.concurrency === Infinity ? {} : { perKeyConcurrency: s.perKey.concurrency }),
+        }),
+    ...(s.controlFile === undefined ? {} : { control: s.controlFile }),
   };
 }
 

@@ -2,6 +2,7 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { parseDuration, parseRate } from '../core/parse.js';
+import { parsePlan, type RatePlan } from '../core/plan.js';
 import type { Jitter } from '../core/retry.js';
 import { UsageError } from '../errors.js';
 
@@ -23,6 +24,19 @@ export interface LimitSettings {
   readonly jitter: Jitter;
   /** timeoutMs ends an attempt that runs longer; Infinity means none. */
   readonly timeoutMs: number;
+  /** plan makes the rate follow a plan (--rate 10/s@30s,ramp:...); ratePerSec is then its first rate. */
+  readonly plan: RatePlan | undefined;
+  /** adaptive: AIMD on the rate between minRatePerSec and ratePerSec (--adaptive, --min-rate). */
+  readonly adaptive: boolean;
+  readonly minRatePerSec: number;
+  /** adaptiveConcurrency: AIMD on the in-flight cap between 1 and concurrency. */
+  readonly adaptiveConcurrency: boolean;
+  /** keyTemplate picks each job's key for per-key limits (--key); undefined: the job's own key. */
+  readonly keyTemplate: string | undefined;
+  /** perKey: every key's own bucket and/or cap, besides the shared ones. */
+  readonly perKey: { readonly ratePerSec: number; readonly burst: number; readonly concurrency: number } | undefined;
+  /** controlFile is re-read when it changes: `rate=20/s burst=5 concurrency=8` (--control). */
+  readonly controlFile: string | undefined;
 }
 
 /** ReportSettings say where the evidence goes. */
@@ -90,6 +104,14 @@ export interface RawLimitOptions {
   backoffMax?: string;
   jitter?: string;
   timeout?: string;
+  minRate?: string;
+  adaptive?: boolean;
+  adaptiveConcurrency?: boolean;
+  key?: string;
+  perKeyRate?: string;
+  perKeyBurst?: string;
+  perKeyConcurrency?: string;
+  control?: string;
   report?: string;
   output?: string;
   record?: string;
@@ -176,8 +198,39 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
   }
   const timeoutMs = duration('--timeout', o.timeout ?? DEFAULTS.timeout);
   const concurrency = integer('-j, --concurrency', o.concurrency ?? DEFAULTS.concurrency, 1, '-j 4', true);
+  const rateText = o.rate ?? DEFAULTS.rate;
+  const plan = ratePlan(rateText);
+  const ratePerSec = plan === undefined ? rate('-r, --rate', rateText) : plan.segments[0]!.fromPerSec;
+  const adaptive = o.adaptive === true;
+  if (adaptive && plan !== undefined) throw new UsageError('--adaptive finds the rate itself: give --rate one ceiling, not a plan, e.g. --adaptive -r 100/s --min-rate 1/s');
+  if (adaptive && ratePerSec === Infinity) throw new UsageError('--adaptive needs --rate as its ceiling: e.g. --adaptive -r 100/s --min-rate 1/s');
+  if (o.minRate !== undefined && !adaptive) throw new UsageError('--min-rate is the floor of --adaptive: e.g. --adaptive -r 100/s --min-rate 1/s');
+  const minRatePerSec = o.minRate === undefined ? Math.min(1, ratePerSec) : rate('--min-rate', o.minRate);
+  if (adaptive && minRatePerSec > ratePerSec) throw new UsageError(`--min-rate (${o.minRate}) is above --rate (${rateText}): the floor must not exceed the ceiling`);
+  const adaptiveConcurrency = o.adaptiveConcurrency === true;
+  if (adaptiveConcurrency && concurrency === Infinity) throw new UsageError('--adaptive-concurrency needs -j as its ceiling: e.g. --adaptive-concurrency -j 32');
+  if ((o.perKeyBurst !== undefined || o.key !== undefined) && o.perKeyRate === undefined && o.perKeyConcurrency === undefined && (o as { redis?: string }).redis === undefined) {
+    throw new UsageError(`${o.key !== undefined ? '--key' : '--per-key-burst'} needs --per-key-rate or --per-key-concurrency: e.g. --key '{1}' --per-key-rate 5/s --per-key-burst 5`);
+  }
+  if (o.perKeyBurst !== undefined && o.perKeyRate === undefined) throw new UsageError('--per-key-burst needs --per-key-rate: e.g. --per-key-rate 5/s --per-key-burst 5');
+  const perKey =
+    o.perKeyRate === undefined && o.perKeyConcurrency === undefined
+      ? undefined
+      : {
+          ratePerSec: o.perKeyRate === undefined ? Infinity : rate('--per-key-rate', o.perKeyRate),
+          burst: integer('--per-key-burst', o.perKeyBurst ?? '1', 1, '--per-key-burst 5'),
+          concurrency: o.perKeyConcurrency === undefined ? Infinity : integer('--per-key-concurrency', o.perKeyConcurrency, 1, '--per-key-concurrency 2', true),
+        };
+  if (o.key !== undefined) checkKeyTemplate(o.key);
   return {
-    ratePerSec: rate('-r, --rate', o.rate ?? DEFAULTS.rate),
+    ratePerSec,
+    plan,
+    adaptive,
+    minRatePerSec,
+    adaptiveConcurrency,
+    keyTemplate: o.key,
+    perKey,
+    controlFile: o.control,
     burst: integer('-b, --burst', o.burst ?? DEFAULTS.burst, 1, '-b 10'),
     concurrency,
     onFull: oneOf('--on-full', o.onFull ?? DEFAULTS.onFull, ['wait', 'reject'] as const),
@@ -192,6 +245,28 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
     progress: o.progress !== false,
     quiet: o.quiet === true,
   };
+}
+
+/** ratePlan reads --rate when it is a plan, naming the flag in its error. */
+function ratePlan(text: string): RatePlan | undefined {
+  try {
+    return parsePlan(text);
+  } catch (err) {
+    throw flagError('-r, --rate', err);
+  }
+}
+
+/** KEY_FIELD matches the placeholders of a --key template: {}, {1}..{99}, {host}. */
+export const KEY_FIELD = /\{(\d{0,2}|host)\}/g;
+
+/** checkKeyTemplate rejects a --key template with a placeholder it does not know. */
+function checkKeyTemplate(template: string): void {
+  const unknown = /\{([^{}]*)\}/g;
+  for (const m of template.matchAll(unknown)) {
+    if (!/^(\d{0,2}|host)$/.test(m[1]!) || m[1] === '0') {
+      throw new UsageError(`--key: unknown placeholder "${m[0]}" in "${template}": use {} (the whole line or key), {1}, {2}... (a field) or {host}`);
+    }
+  }
 }
 
 /** parseHalt reads GNU parallel's --halt: `now,fail=1`, `soon,fail=3`, `now,fail=10%`, `soon,success=1`, `now,done=5`. */
@@ -443,8 +518,6 @@ export interface BenchSettings extends LimitSettings, ReportSettings {
   readonly seed: number;
   readonly sweep: readonly SweepAxis[];
   readonly asserts: readonly string[];
-  /** perKey: each trace key's own bucket, besides the shared one (--per-key-rate, --per-key-burst). */
-  readonly perKey: { readonly ratePerSec: number; readonly burst: number } | undefined;
   readonly json: boolean;
   readonly hgrm: string | undefined;
   readonly html: string | undefined;
@@ -463,8 +536,6 @@ export interface RawBenchOptions extends RawLimitOptions {
   seed?: string;
   sweep?: string[];
   assert?: string[];
-  perKeyRate?: string;
-  perKeyBurst?: string;
   json?: boolean;
   hgrm?: string;
   html?: string;
@@ -501,8 +572,10 @@ export function benchSettings(trace: string | undefined, command: readonly strin
   const speed = o.speed === undefined ? 1 : Number(o.speed);
   if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed: invalid value "${o.speed}": use a factor > 0, e.g. --speed 2 (twice as fast) or --speed 0.5`);
   const sweep = (o.sweep ?? []).map(parseSweep);
-  if (o.perKeyBurst !== undefined && o.perKeyRate === undefined) throw new UsageError('--per-key-burst needs --per-key-rate: e.g. --per-key-rate 5/s --per-key-burst 5');
+  if (o.control !== undefined && mode === 'simulate') throw new UsageError('--control changes limits while a real run goes on: the simulation takes no --control (use --rate with a plan)');
   if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
+  if (sweep.some((a) => a.name === 'rate') && (base.plan !== undefined || base.adaptive)) throw new UsageError(`--sweep rate sets one rate per grid point: it does not go with ${base.adaptive ? '--adaptive' : 'a rate plan'}`);
+  if (sweep.some((a) => a.name === 'concurrency') && base.adaptiveConcurrency) throw new UsageError('--sweep concurrency sets one cap per grid point: it does not go with --adaptive-concurrency');
   if (sweep.length > 0 && trace === '-') throw new UsageError('--sweep replays the trace once per grid point: give a trace file, not stdin');
   return {
     ...base,
@@ -519,10 +592,6 @@ export function benchSettings(trace: string | undefined, command: readonly strin
     seed: o.seed === undefined ? 1 : integer('--seed', o.seed, 0, '--seed 42'),
     sweep,
     asserts: o.assert ?? [],
-    perKey:
-      o.perKeyRate === undefined
-        ? undefined
-        : { ratePerSec: rate('--per-key-rate', o.perKeyRate), burst: integer('--per-key-burst', o.perKeyBurst ?? '1', 1, '--per-key-burst 5') },
     json: o.json === true,
     hgrm: writable('--hgrm', o.hgrm),
     html: writable('--html', o.html),

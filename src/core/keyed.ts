@@ -39,6 +39,11 @@ export class KeyedLimiters {
     return r;
   }
 
+  /** tokensAt returns the tokens of the key's bucket at t; a key without a bucket has a full one. */
+  tokensAt(key: string, t: number): number {
+    return this.#limiters.get(key)?.tokensAt(t) ?? this.#burst;
+  }
+
   #sweep(t: number): void {
     for (const [key, limiter] of this.#limiters) if (limiter.tokensAt(t) >= this.#burst) this.#limiters.delete(key);
     this.#sweepAt = Math.max(1024, 2 * this.#limiters.size);

@@ -14,9 +14,10 @@ export interface CommandExecutorOptions {
   /**
    * stdio: `inherit` passes throttle's stdin, stdout and stderr straight to the child (wrapper mode);
    * `pipe` gives the child no stdin and carries its output through the router, line by line; `ignore`
-   * discards it (replays, where only the timing matters).
+   * discards it (replays, where only the timing matters); `output` gives the child no stdin but throttle's
+   * own stdout and stderr (a command run on triggers read from stdin, which are not the command's input).
    */
-  readonly stdio: 'inherit' | 'pipe' | 'ignore';
+  readonly stdio: 'inherit' | 'pipe' | 'ignore' | 'output';
   readonly output?: OutputRouter;
   /** timeoutMs ends an attempt that runs longer (SIGTERM to its process group, SIGKILL killAfterMs later). */
   readonly timeoutMs: number;
@@ -65,7 +66,7 @@ export class CommandExecutor implements Executor<CommandPayload> {
       let child: ChildProcess;
       try {
         child = spawn(file, args, {
-          stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : o.stdio,
+          stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : o.stdio === 'output' ? ['ignore', 'inherit', 'inherit'] : o.stdio,
           detached: o.detached,
         });
       } catch (err) {
@@ -109,10 +110,11 @@ export class CommandExecutor implements Executor<CommandPayload> {
           finish({ ok: false, code: 'timeout', retryable: true, error: `timed out after ${o.timeoutMs} ms`, signal: signal ?? 'SIGTERM' });
         } else if (signal !== null) {
           const status = 128 + (constants.signals[signal] ?? 0);
-          finish({ ok: false, code: status, retryable: this.#retryable(status), error: `killed by ${signal}`, signal });
+          finish({ ok: false, code: status, retryable: this.#retryable(status), pushback: this.#retryable(status), error: `killed by ${signal}`, signal });
         } else {
           const status = code ?? 1;
-          finish(status === 0 ? { ok: true, code: 0, retryable: false } : { ok: false, code: status, retryable: this.#retryable(status) });
+          // A retryable exit status (--retry-on) is the command's way of saying "too much, come back later".
+          finish(status === 0 ? { ok: true, code: 0, retryable: false } : { ok: false, code: status, retryable: this.#retryable(status), pushback: this.#retryable(status) });
         }
       });
       if (child.pid !== undefined) this.#children.add(child);

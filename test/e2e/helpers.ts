@@ -30,6 +30,8 @@ export function fixture(name: string): string {
 export interface RunOptions {
   /** input is written to throttle's stdin, which is then closed; without it stdin is closed at once. */
   readonly input?: string;
+  /** keepStdinOpen leaves stdin open after `input`: the test writes more to `child.stdin` and ends it. */
+  readonly keepStdinOpen?: boolean;
   /** env is added to the test's environment (after CI=1, so a test may override it). */
   readonly env?: NodeJS.ProcessEnv;
   /** timeoutMs kills a throttle that runs longer (SIGKILL) and fails the run; default 20 s. */
@@ -98,7 +100,8 @@ export async function spawnThrottle(args: readonly string[], opts: RunOptions = 
   });
   // Throttle may exit before reading all its input (a halted run, a closed pipe): that is no test failure.
   child.stdin!.on('error', () => {});
-  child.stdin!.end(opts.input ?? '');
+  if (opts.keepStdinOpen === true) child.stdin!.write(opts.input ?? '');
+  else child.stdin!.end(opts.input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

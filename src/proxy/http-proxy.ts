@@ -1,0 +1,343 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type Dispatcher, Pool } from 'undici';
+import type { Clock } from '../core/clock.js';
+import type { Status } from '../engine/types.js';
+import { type Admission, type Admitted, type Rejected, type RateLimitFields, retryAfterSeconds } from './admission.js';
+import type { RoundRobin } from './balancer.js';
+import { READ_ONLY_METHODS, type ScanOptions, type Scanned, pushFields, responseHeaders, scanRequest } from './headers.js';
+import { Drain } from './drain.js';
+import type { ProxyStats } from './stats.js';
+
+/**
+ * HttpProxy is the HTTP side of `throttle proxy`: a node:http server whose requests pass the Admission and
+ * go to the upstreams in turn (RoundRobin) through one undici Pool each. Bodies stream both ways with
+ * back-pressure; nothing is buffered. A request is answered by the proxy itself only when a limit rejects
+ * it (429), an injected fault says so, or no upstream answers (502, or 504 after --timeout).
+ */
+export interface HttpProxyOptions {
+  readonly upstreams: readonly URL[];
+  readonly admission: Admission;
+  readonly balancer: RoundRobin;
+  readonly stats: ProxyStats;
+  readonly clock: Clock;
+  readonly scan: ScanOptions;
+  /** timeoutMs bounds the wait for an upstream's headers and each pause in its body; Infinity: undici's 300 s. */
+  readonly timeoutMs: number;
+  /** connections caps the sockets per upstream; undefined: as many as requests need. */
+  readonly connections: number | undefined;
+  /** dialTimeoutMs bounds a connect to an upstream (then the next one is tried). */
+  readonly dialTimeoutMs: number;
+}
+
+/** DIAL_ERRORS fail before a request left the proxy: trying the next upstream is safe even for a POST. */
+const DIAL_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+const TOO_MANY = 'Too many requests, please try again later.\n';
+const NO_UPGRADES = 'upgrades are not proxied in HTTP mode: use throttle proxy --tcp\n';
+
+export class HttpProxy {
+  readonly #ctx: Context;
+  readonly #server: Server;
+
+  constructor(o: HttpProxyOptions) {
+    const timeout = o.timeoutMs === Infinity ? {} : { headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs };
+    const pools = o.upstreams.map(
+      (u) =>
+        new Pool(u.origin, {
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          connect: { timeout: o.dialTimeoutMs },
+          ...(o.connections === undefined ? {} : { connections: o.connections }),
+          ...timeout,
+        }),
+    );
+    const prefixes = o.upstreams.map((u) => (u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')));
+    this.#ctx = { o, pools, prefixes, drain: new Drain(), stopping: false };
+    this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
+    // Upgrades (WebSocket) are not proxied in HTTP mode; --tcp carries them as bytes.
+    this.#server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => undefined);
+      socket.end(`HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(NO_UPGRADES)}\r\n\r\n${NO_UPGRADES}`);
+    });
+  }
+
+  /** active is how many requests the proxy holds (waiting, forwarded, or being answered). */
+  get active(): number {
+    return this.#ctx.drain.active;
+  }
+
+  /** listen binds the server and resolves with its address; a failure (EADDRINUSE, ...) rejects. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * stop stops accepting, lets requests under way finish for up to `drainMs` (answers then close their
+   * connections), and closes everything; resolves with how many requests were cut off at the deadline.
+   */
+  async stop(drainMs: number): Promise<number> {
+    const ctx = this.#ctx;
+    ctx.stopping = true;
+    this.#server.close();
+    this.#server.closeIdleConnections();
+    const cut = await ctx.drain.wait(drainMs);
+    this.#server.closeAllConnections();
+    await Promise.all(ctx.pools.map((p) => (cut > 0 ? p.destroy() : p.close()).catch(() => undefined)));
+    return cut;
+  }
+
+  /** kill closes every connection and pool at once. */
+  kill(): void {
+    this.#ctx.stopping = true;
+    this.#server.close();
+    this.#server.closeAllConnections();
+    for (const p of this.#ctx.pools) void p.destroy().catch(() => undefined);
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const ctx = this.#ctx;
+    const o = ctx.o;
+    ctx.drain.enter();
+    if (ctx.stopping) res.shouldKeepAlive = false;
+    const scanned = scanRequest(req.rawHeaders, req.socket.remoteAddress, o.scan);
+    const forward = new Forward(ctx, req, res, scanned, o.clock.now());
+    res.once('close', forward.onClose);
+    const method = req.method ?? 'GET';
+    const v = o.admission.admit(READ_ONLY_METHODS.has(method) ? 'readOnly' : 'mutating', scanned.key, scanned.exempt);
+    if (v.state === 'admitted') forward.admitted(v);
+    else if (v.state === 'rejected') forward.rejected(v);
+    else forward.wait(v.verdict, v.abort);
+  }
+}
+
+/** Context is what every request's Forward shares with its proxy. */
+interface Context {
+  readonly o: HttpProxyOptions;
+  readonly pools: readonly Pool[];
+  /** prefixes are the upstreams' paths (without a trailing slash), put before each request's target. */
+  readonly prefixes: readonly string[];
+  readonly drain: Drain;
+  /** stopping: answers close their connections (no keep-alive) once a stop began. */
+  stopping: boolean;
+}
+
+/**
+ * Forward is one request's trip through the proxy, and the undici handler of its upstream request. It
+ * records the exchange once, when the client's response closes (finished or not).
+ */
+class Forward implements Dispatcher.DispatchHandler {
+  readonly #ctx: Context;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #scanned: Scanned;
+  readonly #t0: number;
+  #ticket: Admitted | undefined;
+  #abortWait: (() => void) | undefined;
+  #delay: NodeJS.Timeout | undefined;
+  #controller: Dispatcher.DispatchController | undefined;
+  #closed = false;
+  #status: Status | undefined;
+  #code: number | string = 'client-closed';
+  #throttleMs = 0;
+  #upstream: number | undefined;
+  #tries = 0;
+  #upstreamError: string | undefined;
+  #dispatchMs: number | undefined;
+  #upstreamEndMs: number | undefined;
+  #headersSent = false;
+
+  constructor(ctx: Context, req: IncomingMessage, res: ServerResponse, scanned: Scanned, t0: number) {
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#res = res;
+    this.#scanned = scanned;
+    this.#t0 = t0;
+  }
+
+  wait(verdict: Promise<Admitted | Rejected>, abort: () => void): void {
+    this.#abortWait = abort;
+    void verdict.then((v) => {
+      this.#abortWait = undefined;
+      if (v.state === 'admitted') this.admitted(v);
+      else this.rejected(v);
+    });
+  }
+
+  admitted(ticket: Admitted): void {
+    this.#ticket = ticket;
+    this.#throttleMs = ticket.waitedMs;
+    if (this.#closed) {
+      ticket.release();
+      return;
+    }
+    const fault = ticket.fault;
+    if (fault === undefined) return this.#dispatch();
+    if (fault.delayMs > 0) this.#delay = setTimeout(() => this.#afterDelay(), fault.delayMs);
+    else this.#afterDelay();
+  }
+
+  rejected(v: Rejected): void {
+    this.#throttleMs = v.waitedMs;
+    if (this.#closed || v.reason === 'gone') return;
+    const headers = ['Retry-After', String(retryAfterSeconds(v.retryAfterMs))];
+    this.#answer(429, 'rejected', TOO_MANY, headers, v.fields);
+  }
+
+  /** onClose runs when the client's response closes: finished, or the client went away. */
+  readonly onClose = (): void => {
+    this.#closed = true;
+    this.#abortWait?.();
+    clearTimeout(this.#delay);
+    const ctx = this.#ctx;
+    if (this.#controller !== undefined && this.#upstreamEndMs === undefined) this.#controller.abort(new Error('the client closed the connection'));
+    const end = ctx.o.clock.now();
+    let status = this.#status;
+    if (status === undefined || (status === 'ok' && !this.#res.writableFinished)) {
+      status = 'interrupted';
+      this.#code = 'client-closed';
+    }
+    const forwarded = this.#dispatchMs !== undefined;
+    const serviceMs = forwarded ? (this.#upstreamEndMs ?? end) - this.#dispatchMs! : 0;
+    ctx.o.stats.add({
+      arrivalMs: this.#t0,
+      endMs: end,
+      status,
+      code: this.#code,
+      upstream: this.#upstream,
+      tries: this.#tries,
+      upstreamError: this.#upstreamError,
+      throttleMs: this.#throttleMs,
+      serviceMs,
+      addedMs: forwarded ? Math.max(0, end - this.#t0 - this.#throttleMs - serviceMs) : undefined,
+    });
+    this.#ticket?.release();
+    ctx.drain.leave();
+  };
+
+  #afterDelay(): void {
+    const fault = this.#ticket!.fault!;
+    if (this.#closed) return;
+    if (fault.reset) {
+      this.#status = 'failed';
+      this.#code = 'reset';
+      this.#req.socket.resetAndDestroy();
+      return;
+    }
+    if (fault.status !== undefined) return this.#answer(fault.status, 'failed', `injected fault: ${fault.text}\n`, [], this.#ticket!.fields);
+    this.#dispatch();
+  }
+
+  #dispatch(): void {
+    const ctx = this.#ctx;
+    const { o } = ctx;
+    const req = this.#req;
+    const i = o.balancer.pick(o.clock.now(), this.#scanned.sticky);
+    this.#upstream = i;
+    this.#tries++;
+    this.#dispatchMs = o.clock.now();
+    const url = req.url ?? '/';
+    const path = url.startsWith('/') ? ctx.prefixes[i] + url : originForm(url, ctx.prefixes[i]!);
+    ctx.pools[i]!.dispatch(
+      { path, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers: this.#scanned.headers, body: this.#scanned.hasBody ? req : null },
+      this,
+    );
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#closed) controller.abort(new Error('the client closed the connection'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx answers (103 Early Hints) are not passed on.
+    if (statusCode < 200 || this.#closed) return;
+    const ctx = this.#ctx;
+    ctx.o.balancer.succeeded(this.#upstream!);
+    if (ctx.stopping) this.#res.shouldKeepAlive = false;
+    this.#status = 'ok';
+    this.#code = statusCode;
+    this.#headersSent = true;
+    this.#res.writeHead(statusCode, responseHeaders(headers, this.#ticket!.fields));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#closed) return;
+    if (!this.#res.write(chunk)) {
+      controller.pause();
+      this.#res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#upstreamEndMs = this.#ctx.o.clock.now();
+    if (!this.#closed) this.#res.end();
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.#closed) return;
+    const ctx = this.#ctx;
+    const { o } = ctx;
+    const kind = errorKind(err);
+    this.#upstreamEndMs = o.clock.now();
+    if (this.#headersSent) {
+      // Too late for an answer of our own: end the client's connection so it sees the failure.
+      this.#status = 'failed';
+      this.#code = kind;
+      this.#upstreamError = kind;
+      this.#res.destroy();
+      return;
+    }
+    const i = this.#upstream!;
+    if (DIAL_ERRORS.has(kind)) {
+      o.balancer.failed(i, o.clock.now());
+      // The request never left: the next upstream may have it, unless its body was already read.
+      if (this.#tries < ctx.pools.length && !this.#req.readableDidRead) {
+        o.stats.failedDial(i, kind);
+        this.#controller = undefined;
+        return this.#dispatch();
+      }
+    }
+    this.#upstreamError = kind;
+    const timedOut = TIMEOUT_ERRORS.has(kind);
+    this.#answer(timedOut ? 504 : 502, 'failed', `${timedOut ? 'upstream timed out' : 'bad gateway'}: ${o.upstreams[i]!.origin}: ${kind}\n`, [], this.#ticket?.fields);
+  }
+
+  /** #answer sends the proxy's own answer: a 429, an injected status, or a gateway error. */
+  #answer(status: number, outcome: Status, body: string, headers: string[], fields: RateLimitFields | undefined): void {
+    const res = this.#res;
+    this.#status = outcome;
+    this.#code = status;
+    if (this.#ctx.stopping) res.shouldKeepAlive = false;
+    headers.push('Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)));
+    if (fields !== undefined) pushFields(headers, fields);
+    res.writeHead(status, headers);
+    res.end(this.#req.method === 'HEAD' ? undefined : body);
+  }
+}
+
+/** originForm turns an absolute-form target (`http://host/path?q`) into the upstream's path. */
+function originForm(target: string, prefix: string): string {
+  try {
+    const u = new URL(target);
+    return prefix + u.pathname + u.search;
+  } catch {
+    return `${prefix}/`;
+  }
+}
+
+/** errorKind names an upstream failure by its code (ECONNREFUSED, UND_ERR_SOCKET, ...), looking into causes. */
+export function errorKind(err: unknown): string {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') return e.code;
+  }
+  return (err as Error | undefined)?.name ?? 'error';
+}

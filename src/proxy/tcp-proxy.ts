@@ -1,0 +1,245 @@
+import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
+import type { Clock } from '../core/clock.js';
+import type { Status } from '../engine/types.js';
+import type { Admission, Admitted, Rejected } from './admission.js';
+import type { RoundRobin } from './balancer.js';
+import { Drain } from './drain.js';
+import { errorKind } from './http-proxy.js';
+import type { ProxyStats } from './stats.js';
+
+/**
+ * TcpProxy is `throttle proxy --tcp`: kube-proxy's userspace Proxier as a tool. Each accepted connection
+ * passes the Admission (a connection is one request: the rate counts connections, -j caps those open, a
+ * rejected one is closed at once), then goes to the next upstream in turn; bytes are copied both ways
+ * with back-pressure, and a half-close (FIN) on one side is passed on while the other direction goes on.
+ * A dial that fails or takes longer than the dial timeout (5 s, as the Proxier's) marks that upstream down
+ * and the next one is tried, until each was tried once.
+ */
+export interface TcpUpstream {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TcpProxyOptions {
+  readonly upstreams: readonly TcpUpstream[];
+  readonly admission: Admission;
+  readonly balancer: RoundRobin;
+  readonly stats: ProxyStats;
+  readonly clock: Clock;
+  readonly dialTimeoutMs: number;
+}
+
+export class TcpProxy {
+  readonly #o: TcpProxyOptions;
+  readonly #server: Server;
+  readonly #drain = new Drain();
+  readonly #open = new Set<Socket>();
+
+  constructor(o: TcpProxyOptions) {
+    this.#o = o;
+    // pauseOnConnect: nothing is read from a client before it is admitted and its upstream is connected.
+    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => this.#onConnection(client));
+  }
+
+  /** active is how many connections the proxy holds (waiting, dialling or open). */
+  get active(): number {
+    return this.#drain.active;
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** stop stops accepting, lets open connections run for up to `drainMs`, then closes the rest; resolves with how many were cut. */
+  async stop(drainMs: number): Promise<number> {
+    this.#server.close();
+    const cut = await this.#drain.wait(drainMs);
+    this.kill();
+    return cut;
+  }
+
+  /** kill closes every connection at once. */
+  kill(): void {
+    this.#server.close();
+    for (const s of this.#open) s.destroy();
+  }
+
+  #onConnection(client: Socket): void {
+    const o = this.#o;
+    this.#drain.enter();
+    this.#open.add(client);
+    const pipe = new Pipe(o, client, o.clock.now(), () => {
+      this.#open.delete(client);
+      this.#drain.leave();
+    });
+    const v = o.admission.admit('readOnly', client.remoteAddress, false);
+    if (v.state === 'admitted') pipe.admitted(v);
+    else if (v.state === 'rejected') pipe.rejected(v);
+    else pipe.wait(v.verdict, v.abort);
+  }
+}
+
+/** Pipe is one client connection's trip: admission, dial (moving on past dead upstreams), copying, record. */
+class Pipe {
+  readonly #o: TcpProxyOptions;
+  readonly #client: Socket;
+  readonly #t0: number;
+  readonly #done: () => void;
+  #ticket: Admitted | undefined;
+  #abortWait: (() => void) | undefined;
+  #delay: NodeJS.Timeout | undefined;
+  #up: Socket | undefined;
+  #dialTimer: NodeJS.Timeout | undefined;
+  #connectedMs: number | undefined;
+  #upstream: number | undefined;
+  #tries = 0;
+  #upstreamError: string | undefined;
+  #closed = false;
+  #status: Status | undefined;
+  #code = 'client-closed';
+  #throttleMs = 0;
+
+  constructor(o: TcpProxyOptions, client: Socket, t0: number, done: () => void) {
+    this.#o = o;
+    this.#client = client;
+    this.#t0 = t0;
+    this.#done = done;
+    client.on('error', (err) => {
+      // A client reset is passed on as a reset.
+      if (this.#up !== undefined && errorKind(err) === 'ECONNRESET') this.#up.resetAndDestroy();
+    });
+    client.once('close', () => this.#onClose());
+  }
+
+  wait(verdict: Promise<Admitted | Rejected>, abort: () => void): void {
+    this.#abortWait = abort;
+    void verdict.then((v) => {
+      this.#abortWait = undefined;
+      if (v.state === 'admitted') this.admitted(v);
+      else this.rejected(v);
+    });
+  }
+
+  admitted(ticket: Admitted): void {
+    this.#ticket = ticket;
+    this.#throttleMs = ticket.waitedMs;
+    if (this.#closed) {
+      ticket.release();
+      return;
+    }
+    const fault = ticket.fault;
+    if (fault === undefined) return this.#dial();
+    if (fault.delayMs > 0) this.#delay = setTimeout(() => this.#afterDelay(), fault.delayMs);
+    else this.#afterDelay();
+  }
+
+  rejected(v: Rejected): void {
+    this.#throttleMs = v.waitedMs;
+    if (this.#closed || v.reason === 'gone') return;
+    this.#status = 'rejected';
+    this.#code = 'rejected';
+    this.#client.destroy();
+  }
+
+  #afterDelay(): void {
+    if (this.#closed) return;
+    if (this.#ticket!.fault!.reset) {
+      this.#status = 'failed';
+      this.#code = 'reset';
+      this.#client.resetAndDestroy();
+      return;
+    }
+    this.#dial();
+  }
+
+  #dial(): void {
+    const o = this.#o;
+    const i = o.balancer.pick(o.clock.now());
+    const target = o.upstreams[i]!;
+    this.#upstream = i;
+    this.#tries++;
+    const up = connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    this.#up = up;
+    this.#dialTimer = setTimeout(() => up.destroy(Object.assign(new Error(`connect to ${target.host}:${target.port} timed out`), { code: 'ETIMEDOUT' })), o.dialTimeoutMs);
+    up.once('connect', () => this.#onConnect(i));
+    up.on('error', (err) => this.#onUpstreamError(i, err));
+  }
+
+  #onConnect(i: number): void {
+    clearTimeout(this.#dialTimer);
+    const o = this.#o;
+    o.balancer.succeeded(i);
+    this.#connectedMs = o.clock.now();
+    this.#status = 'ok';
+    this.#code = 'closed';
+    const client = this.#client;
+    const up = this.#up!;
+    if (this.#closed) {
+      up.destroy();
+      return;
+    }
+    // pipe passes each side's end (FIN) on as end() of the other: a half-close, with the other direction
+    // still copying, since both sockets allow half-open connections.
+    client.pipe(up);
+    up.pipe(client);
+  }
+
+  #onUpstreamError(i: number, err: Error): void {
+    clearTimeout(this.#dialTimer);
+    const o = this.#o;
+    const kind = errorKind(err);
+    if (this.#connectedMs === undefined) {
+      o.balancer.failed(i, o.clock.now());
+      if (this.#closed) return;
+      if (this.#tries < o.upstreams.length) {
+        o.stats.failedDial(i, kind);
+        return this.#dial();
+      }
+      this.#upstreamError = kind;
+      this.#status = 'failed';
+      this.#code = kind;
+      this.#client.destroy();
+      return;
+    }
+    this.#upstreamError = kind;
+    this.#status = 'failed';
+    this.#code = kind;
+    if (this.#closed) return;
+    // An upstream reset reaches the client as a reset; any other failure as a close.
+    if (kind === 'ECONNRESET') this.#client.resetAndDestroy();
+    else this.#client.destroy();
+  }
+
+  #onClose(): void {
+    this.#closed = true;
+    this.#abortWait?.();
+    clearTimeout(this.#delay);
+    clearTimeout(this.#dialTimer);
+    if (this.#up !== undefined && !this.#up.destroyed) this.#up.destroy();
+    const o = this.#o;
+    const end = o.clock.now();
+    const connected = this.#connectedMs !== undefined;
+    const status = this.#status ?? 'interrupted';
+    o.stats.add({
+      arrivalMs: this.#t0,
+      endMs: end,
+      status,
+      code: status === 'interrupted' ? 'client-closed' : this.#code,
+      upstream: this.#upstream,
+      tries: this.#tries,
+      upstreamError: this.#upstreamError,
+      throttleMs: this.#throttleMs,
+      serviceMs: connected ? end - this.#connectedMs! : 0,
+      // What the proxy added: the time from arrival to a connected upstream, besides the limits' wait.
+      addedMs: connected ? Math.max(0, this.#connectedMs! - this.#t0 - this.#throttleMs) : undefined,
+    });
+    this.#ticket?.release();
+    this.#done();
+  }
+}
