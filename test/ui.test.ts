@@ -197,6 +197,13 @@ test('ProgressTracker stops counting a job as backing off once it starts again o
   t.is(tracker.state(130, 0, 1).etaMs, undefined, 'no ETA without a total');
 });
 
+test('ProgressTracker shows the target rate in force: a plan step or an adaptive move changes it', (t) => {
+  const tracker = new ProgressTracker({ targetRatePerSec: 10, startMs: 0 });
+  t.is(tracker.state(0, 0, 0).targetRatePerSec, 10);
+  tracker.observe({ type: 'limits', atMs: 1000, ratePerSec: 50, burst: 1, concurrency: 4, reason: 'plan: 50/s@1m' });
+  t.is(tracker.state(1000, 0, 0).targetRatePerSec, 50);
+});
+
 test('ProgressTracker ETA: recent completions, else the run average, else unknown; 0 when all are done', (t) => {
   const tracker = new ProgressTracker({ total: 4, targetRatePerSec: 1, startMs: 0 });
   t.is(tracker.state(1000, 0, 0).etaMs, undefined);

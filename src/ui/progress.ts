@@ -39,7 +39,8 @@ export interface ProgressState {
  */
 export class ProgressTracker {
   readonly #total: number | undefined;
-  readonly #targetRatePerSec: number;
+  /** #targetRatePerSec follows the limits in force (a plan, --adaptive, --control move it). */
+  #targetRatePerSec: number;
   readonly #startMs: number;
   /** #started counts attempts started (the achieved rate); #finished counts jobs done (the ETA). */
   readonly #started: RateWindow;
@@ -61,6 +62,9 @@ export class ProgressTracker {
   /** observe takes one scheduler event. Times are read from the events, so they must share the tracker's clock. */
   observe(e: SchedulerEvent): void {
     switch (e.type) {
+      case 'limits':
+        this.#targetRatePerSec = e.ratePerSec;
+        break;
       case 'started':
         this.#started.add(e.atMs);
         if (e.attempt > 1) this.#backingOff.delete(e.job.seq);
