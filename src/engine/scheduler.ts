@@ -248,7 +248,8 @@ export class Scheduler<P = unknown> {
     while (next !== undefined && this.#startMs + next.atMs <= t) {
       const at = this.#startMs + next.atMs;
       this.#o.limiter.setLimitAt(at, next.ratePerSec);
-      if (next.first) this.#announceLimits(at, `plan: ${this.#o.plan!.segments[next.segment]!.text}`);
+      // A segment's start is news; a ramp's further steps are announced as `ramp` (followed, not listed).
+      this.#announceLimits(at, next.first ? `plan: ${this.#o.plan!.segments[next.segment]!.text}` : 'ramp');
       const step = this.#planSteps!.next();
       next = this.#planNext = step.done ? undefined : step.value;
     }

@@ -81,10 +81,12 @@ export class LimitLog {
     const last = this.#steps[this.#steps.length - 1]!;
     if (e.atMs <= last[0]) last[1] = e.ratePerSec;
     else if (e.ratePerSec !== last[1]) this.#steps.push([e.atMs, e.ratePerSec]);
+    // Adaptive climbs and a ramp's steps are too many to list: climbs are counted, steps show in the extremes.
     if (e.reason === 'success') {
       this.#increases++;
       return undefined;
     }
+    if (e.reason === 'ramp') return undefined;
     const change: LimitChange = {
       atMs: Math.round((e.atMs - this.#startMs) * 1000) / 1000,
       rate: finite(e.ratePerSec),

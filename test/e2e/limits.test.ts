@@ -38,22 +38,25 @@ test('--adaptive from 10x a server\'s limit settles near it, with few 429s once 
   t.true((late.length - ok) / late.length < 0.05, `${late.length - ok} of ${late.length} failed after 2 s`);
 });
 
-test('a rate plan\'s steps are followed: the server sees each step\'s rate', async (t) => {
+test('a rate plan\'s steps and ramps are followed: the server sees each one\'s rate', async (t) => {
   const server = await serve(t);
   const reportFile = join(tempDir(), 'report.json');
-  const run = await runThrottle(['http', '-r', '20/s@1s,80/s@1s', '-j', '8', '--duration', '2s', '--report', reportFile, `${server.url}/`]);
+  const run = await runThrottle(['http', '-r', '20/s@1s,ramp:20/s..100/s@1s,80/s', '-j', '8', '--duration', '3s', '--report', reportFile, `${server.url}/`]);
   t.is(run.code, 0, run.stderr);
-  t.regex(run.stderr, /\(plan: 20\/s@1s\)\nthrottle: rate 80\.0\/s.*\(plan: 80\/s@1s\)/);
-  // Due times: 20 in the first second (burst 1 at 0, then every 50 ms), 80 in the second.
+  t.regex(run.stderr, /\(plan: 20\/s@1s\)\nthrottle: rate 24\.0\/s.*\(plan: ramp:20\/s\.\.100\/s@1s\)\nthrottle: rate 80\.0\/s.*\(plan: 80\/s\)/);
+  // Due times: 20 in the first second (burst 1 at 0, then every 50 ms), 60 over the ramp, 80 in the third.
   const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report;
-  t.is(report.jobs.total, 101);
+  t.is(report.jobs.total, 161);
   const arrivals = server.stats.arrivals;
   const t0 = arrivals[0]!;
   const first = arrivals.filter((a) => a - t0 < 1000).length;
   const second = arrivals.filter((a) => a - t0 >= 1000 && a - t0 < 2000).length;
   t.true(first >= 16 && first <= 26, `first second: ${first}`);
-  t.true(second >= 64 && second <= 90, `second second: ${second}`);
-  t.is(report.limits!.changes.length, 2);
+  const third = arrivals.filter((a) => a - t0 >= 2000 && a - t0 < 3000).length;
+  t.true(second >= 48 && second <= 72, `second second: ${second}`);
+  t.true(third >= 64 && third <= 96, `third second: ${third}`);
+  t.is(report.limits!.changes.length, 3);
+  t.is(Math.round(report.limits!.rate.max!), 96, 'the ramp\'s last step: its mean over 900..1000 ms');
 });
 
 test('per-key limits hold per key while the shared limit holds overall', async (t) => {
