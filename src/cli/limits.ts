@@ -113,7 +113,7 @@ export function watchLimits(scheduler: Scheduler<unknown>, s: LimitSettings & { 
   const off = scheduler.events.on((e) => {
     const change = log.add(e);
     if (change !== undefined) say(`${describeLimits(change)} (${change.reason})`);
-  });
+  }, ['limits']);
   let moved = false;
   const onUsr1 = (): void => {
     moved = true;
@@ -161,7 +161,7 @@ export function watchLimits(scheduler: Scheduler<unknown>, s: LimitSettings & { 
 /** simulatedLimits folds the changes of a simulated run (no signals, no file, no printing). */
 export function simulatedLimits(scheduler: Scheduler<unknown>, s: LimitSettings, startMs: number): LimitWatch {
   const log = new LimitLog(scheduler.limits(), startMs);
-  const off = scheduler.events.on((e) => void log.add(e));
+  const off = scheduler.events.on((e) => void log.add(e), ['limits']);
   return {
     summary: (endMs) => {
       const summary = log.summary(endMs);

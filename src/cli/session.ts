@@ -100,7 +100,7 @@ export async function runSession<P>(o: SessionOptions<P>): Promise<SessionOutcom
       const line = describe(r);
       if (line !== undefined) io.stderr.write(`throttle: ${line}\n`);
     }
-  });
+  }, router !== undefined || recorder !== undefined ? ['arrived', 'done'] : ['done']);
 
   const paint = await loadPaint(io.stderr, io.env);
   // The progress bar (cli-progress) is loaded only when it is drawn: on a terminal, outside CI.

@@ -92,7 +92,11 @@ export class ManualClock implements Clock {
   #live = 0;
   /** Binary min-heap on (at, seq). */
   #heap: Sleeper[] = [];
-  readonly #watch = new AbortWatch<Sleeper>();
+  /**
+   * #watched holds the signals with a listener. One listener per signal, not per sleeper: a run keeps
+   * thousands of sleepers under one stop signal, and an abort is rare, so it scans the heap instead.
+   */
+  readonly #watched = new WeakSet<AbortSignal>();
 
   constructor(startMs = 0) {
     this.#now = startMs;
@@ -119,7 +123,10 @@ export class ManualClock implements Clock {
           reject(reason);
         },
       };
-      if (signal !== undefined) this.#watch.add(signal, sleeper);
+      if (signal !== undefined && !this.#watched.has(signal)) {
+        this.#watched.add(signal);
+        signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
+      }
       this.#live++;
       this.#push(sleeper);
     });
@@ -141,9 +148,15 @@ export class ManualClock implements Clock {
       if (top.done) continue;
       top.done = true;
       this.#live--;
-      if (top.signal !== undefined) this.#watch.delete(top.signal, top);
       top.resolve();
     }
+  }
+
+  /** #aborted rejects every live sleeper under the signal, in deadline order. */
+  #aborted(signal: AbortSignal): void {
+    const reason = abortReason(signal);
+    const hit = this.#heap.filter((s) => !s.done && s.signal === signal).sort((a, b) => (this.#less(a, b) ? -1 : 1));
+    for (const s of hit) s.onAbort(reason);
   }
 
   /** nextDeadline returns the earliest pending sleeper's deadline, or undefined when none sleeps. */
@@ -172,7 +185,9 @@ export class ManualClock implements Clock {
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.#less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const swap = h[i]!;
+      h[i] = h[p]!;
+      h[p] = swap;
       i = p;
     }
   }
@@ -190,7 +205,9 @@ export class ManualClock implements Clock {
       if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
       if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
       if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
+      const swap = h[i]!;
+      h[i] = h[m]!;
+      h[m] = swap;
       i = m;
     }
   }

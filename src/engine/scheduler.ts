@@ -239,7 +239,7 @@ export class Scheduler<P = unknown> {
   }
 
   #announceLimits(t: number, reason: string): void {
-    if (this.events.active) this.events.emit({ type: 'limits', atMs: t, ...this.limits(), reason });
+    if (this.events.wants('limits')) this.events.emit({ type: 'limits', atMs: t, ...this.limits(), reason });
   }
 
   /** #applyPlan hands the bucket every change of the plan whose time has come, each at its own instant. */
@@ -360,10 +360,10 @@ export class Scheduler<P = unknown> {
   #admit(job: Job<P>, arrivalMs: number): void {
     this.#active++;
     this.#jobs++;
-    if (this.events.active) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
+    if (this.events.wants('arrived')) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
     void this.#runJob(job, arrivalMs).then((result) => {
       this.#active--;
-      this.events.emit({ type: 'done', job, result });
+      if (this.events.wants('done')) this.events.emit({ type: 'done', job, result });
       const wake = this.#wakeFeeder;
       this.#wakeFeeder = undefined;
       this.#waitingRoom = false;
@@ -416,7 +416,7 @@ export class Scheduler<P = unknown> {
           status = slot === undefined ? 'rejected' : 'failed';
           break;
         }
-        if (this.events.active) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
+        if (this.events.wants('retrying')) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
         const t = clock.now();
         await clock.sleep(delayMs, stop);
         backoffMs += clock.now() - t;
@@ -627,7 +627,7 @@ export class Scheduler<P = unknown> {
   async #attempt(job: Job<P>, attempt: number, slot: Slot): Promise<AttemptOutcome> {
     this.#running++;
     if (this.#running > this.#peakRunning) this.#peakRunning = this.#running;
-    if (this.events.active) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
+    if (this.events.wants('started')) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
     let outcome: AttemptOutcome;
     try {
       outcome = await this.#executor.execute(job, { attempt, stop: this.#stop.signal, kill: this.#kill.signal });
@@ -640,7 +640,7 @@ export class Scheduler<P = unknown> {
     if (outcome.pauseMs !== undefined) this.#pause(job.group ?? '', outcome.pauseMs);
     slot.release();
     this.#running--;
-    if (this.events.active) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
+    if (this.events.wants('attempted')) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
     return outcome;
   }
 }

@@ -151,7 +151,7 @@ async function simulate(
     if (e.type !== 'done') return;
     metrics.add(e.result);
     results?.write(`${JSON.stringify(e.result)}\n`);
-  });
+  }, ['done']);
   const stats = await runSimulated(scheduler, clock);
   moving.dispose();
   const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
