@@ -3,7 +3,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import type { InflightLimiter, Slot, WorkKind } from '../core/inflight.js';
 import type { Aimd } from '../core/aimd.js';
 import { KeyedInflight, KeyedLimiters } from '../core/keyed.js';
-import { Limiter } from '../core/limiter.js';
+import { Limiter, type Reservation } from '../core/limiter.js';
 import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
@@ -89,6 +89,9 @@ export interface RunStats {
 
 const STOPPED = Symbol('stopped');
 
+/** TOKEN_HORIZON_MS: how far ahead jobs may hold reservations in the bucket (see #tokenQueue). */
+const TOKEN_HORIZON_MS = 50;
+
 /**
  * Scheduler moves jobs from a source through the pipeline — token bucket, in-flight cap, executor, retry
  * policy — and announces every step as an event. `run`, `http` and `bench` (real or simulated) all use it;
@@ -132,12 +135,15 @@ export class Scheduler<P = unknown> {
   #planSteps: Iterator<RateChange> | undefined;
   #planNext: RateChange | undefined;
   /**
-   * The bucket's queue: one job at a time holds a reservation (the head, #tokenBusy); the others wait their
-   * turn here, in order. A reservation is thus made only when the previous one acts, at the rate in force
-   * then: a plan's step, an adaptive decrease or a --control change applies to every job still waiting,
-   * which reservations made long in advance at the old rate would not.
+   * The bucket's queue. Jobs reserve their tokens in arrival order, but only while the latest reservation
+   * falls due within TOKEN_HORIZON_MS; the others wait their turn here. So a plan's step, an adaptive
+   * decrease or a --control change reaches every job still queued (reservations made long in advance at the
+   * old rate would not), while the few reserved ahead sleep side by side, so a timer that fires late delays
+   * one start, not every later one.
    */
-  #tokenBusy = false;
+  #lastDueMs = -Infinity;
+  /** #tokenWoken counts queued jobs let go but not yet reserved: newcomers queue behind them. */
+  #tokenWoken = 0;
   readonly #tokenQueue: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   #tokenHead = 0;
 
@@ -557,43 +563,48 @@ export class Scheduler<P = unknown> {
    */
   async #token(job: Job<P>): Promise<void> {
     const limiter = this.#o.limiter;
+    const clock = this.#clock;
     const n = job.tokens ?? 1;
     // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
     if (limiter.limit() === Infinity && this.#planNext === undefined) return this.#sharedToken(n);
-    if (this.#tokenBusy) await new Promise<void>((resolve, reject) => this.#tokenQueue.push({ resolve, reject }));
-    else this.#tokenBusy = true;
+    if (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - clock.now() > TOKEN_HORIZON_MS) {
+      await new Promise<void>((resolve, reject) => this.#tokenQueue.push({ resolve, reject }));
+      this.#tokenWoken--;
+    }
+    const t = clock.now();
+    if (this.#planNext !== undefined) this.#applyPlan(t);
+    let r: Reservation | undefined;
     try {
-      const t = this.#clock.now();
-      if (this.#planNext !== undefined) this.#applyPlan(t);
       if (limiter.limit() !== Infinity) {
-        const r = limiter.reserveN(t, n);
+        r = limiter.reserveN(t, n);
         if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
-        const delayMs = r.delayFrom(t);
-        if (delayMs > 0) {
-          try {
-            await this.#clock.sleep(delayMs, this.#stop.signal);
-          } catch (err) {
-            const now = this.#clock.now();
-            if (this.#planNext !== undefined) this.#applyPlan(now);
-            r.cancelAt(now);
-            throw err;
-          }
-        }
+        if (r.timeToActMs > this.#lastDueMs) this.#lastDueMs = r.timeToActMs;
       }
     } finally {
       this.#nextTurn();
     }
+    const delayMs = r === undefined ? 0 : r.delayFrom(t);
+    if (delayMs > 0) {
+      try {
+        await clock.sleep(delayMs, this.#stop.signal);
+      } catch (err) {
+        const now = clock.now();
+        if (this.#planNext !== undefined) this.#applyPlan(now);
+        r!.cancelAt(now);
+        throw err;
+      } finally {
+        this.#nextTurn();
+      }
+    }
     return this.#sharedToken(n);
   }
 
-  /** #nextTurn hands the bucket to the next waiting job, or frees it. */
+  /** #nextTurn lets the next queued job reserve, if the latest reservation falls due soon enough. */
   #nextTurn(): void {
     const next = this.#tokenQueue[this.#tokenHead];
-    if (next === undefined) {
-      this.#tokenBusy = false;
-      return;
-    }
+    if (next === undefined || this.#lastDueMs - this.#clock.now() > TOKEN_HORIZON_MS) return;
     this.#tokenQueue[this.#tokenHead++] = undefined as never;
+    this.#tokenWoken++;
     if (this.#tokenHead > 1024 && this.#tokenHead * 2 > this.#tokenQueue.length) {
       this.#tokenQueue.splice(0, this.#tokenHead);
       this.#tokenHead = 0;
