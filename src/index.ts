@@ -25,4 +25,13 @@ export { type SchedulerEvent, type SchedulerListener, Events } from './engine/ev
 export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor } from './engine/types.js';
 export { SimulatedExecutor, type SimulatedWork, type SimulatedExecutorOptions } from './executors/simulated.js';
 export { Metrics, Distribution, type Summary, type Stats } from './measure/metrics.js';
+export { Coalescer, type CoalescerOptions, type CoalesceOutcome, type CoalesceEvent, type CoalesceListener, type CoalescedRun, type RunReason } from './engine/coalesce.js';
+export { CoalesceMetrics, type CoalesceSummary } from './measure/coalesce.js';
+// The server side (`throttle proxy`): its admission policy, as pure as the limiter, and its balancer.
+export { Admission, type AdmissionOptions, type Admitted, type Rejected, type Waiting, type Verdict, type RejectReason, type RateLimitFields } from './proxy/admission.js';
+export { RoundRobin, type RoundRobinOptions } from './proxy/balancer.js';
 export { ThrottleError, UsageError, TargetError, RetriesExhaustedError, AssertionFailedError, InterruptedError, ExitCode } from './errors.js';
+// Shared limits through Redis: bring an ioredis client; nothing here loads ioredis itself.
+export { RedisLimiter, RedisReservation, type RedisLimiterOptions } from './distributed/limiter.js';
+export { RedisInflight, type RedisInflightOptions } from './distributed/inflight.js';
+export type { SharedConfig } from './distributed/scripts.js';
