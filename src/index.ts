@@ -19,9 +19,14 @@ export {
   MaxOfLimiter,
 } from './core/item-limiters.js';
 export { RetryPolicy, type RetryPolicyOptions, type Jitter, applyJitter } from './core/retry.js';
-export { Scheduler, type SchedulerOptions, type SharedLimits, type ArrivalMode, type RunStats } from './engine/scheduler.js';
+export { RatePlan, parsePlan, type PlanSegment, type RateChange } from './core/plan.js';
+export { Aimd, type AimdOptions } from './core/aimd.js';
+export { KeyedLimiters, KeyedInflight } from './core/keyed.js';
+export { keyFunction } from './engine/key-template.js';
+export { LimitLog, type LimitsSummary, type LimitChange } from './measure/limits.js';
+export { Scheduler, type SchedulerOptions, type SharedLimits, type Limits, type ArrivalMode, type RunStats } from './engine/scheduler.js';
 export { runSimulated } from './engine/simulate.js';
-export { type SchedulerEvent, type SchedulerListener, Events } from './engine/events.js';
+export { type SchedulerEvent, type SchedulerEventType, type SchedulerListener, Events } from './engine/events.js';
 export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor } from './engine/types.js';
 export { SimulatedExecutor, type SimulatedWork, type SimulatedExecutorOptions } from './executors/simulated.js';
 export { Metrics, Distribution, type Summary, type Stats } from './measure/metrics.js';
