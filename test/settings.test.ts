@@ -21,6 +21,13 @@ test('limitSettings: defaults', (t) => {
     recordFile: undefined,
     progress: true,
     quiet: false,
+    plan: undefined,
+    adaptive: false,
+    minRatePerSec: 1,
+    adaptiveConcurrency: false,
+    keyTemplate: undefined,
+    perKey: undefined,
+    controlFile: undefined,
   });
 });
 
@@ -93,6 +100,13 @@ test('limitSettings: every flag parsed to its unit', (t) => {
       recordFile: undefined,
       progress: false,
       quiet: true,
+      plan: undefined,
+      adaptive: false,
+      minRatePerSec: 1,
+      adaptiveConcurrency: false,
+      keyTemplate: undefined,
+      perKey: undefined,
+      controlFile: undefined,
     },
   );
 });
