@@ -322,7 +322,8 @@ export class RedisInflight {
     // Polling covers a subscriber that cannot connect; its errors would only repeat the client's.
     sub.on('error', () => undefined);
     sub.on('message', () => this.#poke());
-    sub.subscribe(this.#keys.channel).catch(() => undefined);
+    // A release published before the subscription took effect was missed: look again once it has.
+    sub.subscribe(this.#keys.channel).then(() => this.#poke(), () => undefined);
     this.#subscriber = sub;
   }
 

@@ -35,7 +35,7 @@ export class RedisLimiter {
   /** key is the name of the shared budget. */
   readonly key: string;
   readonly #redis: Redis;
-  readonly #keys: ReturnType<typeof keysOf>;
+  readonly #stateKey: readonly [string];
   readonly #config: [string, string, string];
   readonly #idleMs: number;
   readonly #clock: Clock;
@@ -47,7 +47,7 @@ export class RedisLimiter {
     if (!Number.isInteger(burst) || burst < 0) throw new RangeError(`RedisLimiter: burst must be an integer >= 0, got ${burst}`);
     this.key = key;
     this.#redis = redis;
-    this.#keys = keysOf(key);
+    this.#stateKey = [keysOf(key).state];
     this.#config = configArgs({ ratePerSec: limit, burst });
     this.#idleMs = checkIdle('RedisLimiter', options.idleMs);
     this.#clock = options.clock ?? systemClock;
@@ -94,18 +94,20 @@ export class RedisLimiter {
     const { signal, deadline } = options;
     signal?.throwIfAborted();
     const maxWaitMs = deadline === undefined ? Infinity : Math.max(0, deadline - this.#clock.now());
-    const r = await this.#reserve(n, maxWaitMs);
-    if (!r.ok) {
-      throw n > r.burst
-        ? new RangeError(`waitN: n (${n}) exceeds the burst (${r.burst}) of the shared budget "${this.key}"`)
+    // The hot path: no Reservation object, and no sleep when Redis says the tokens are there now.
+    const [ok, waitUs, third] = await this.#call(n, maxWaitMs);
+    const grantedMs = this.#clock.now();
+    if (ok !== 1) {
+      throw n > third
+        ? new RangeError(`waitN: n (${n}) exceeds the burst (${third}) of the shared budget "${this.key}"`)
         : new Error(`waitN(n=${n}): the wait for the shared budget "${this.key}" would pass the deadline`);
     }
     try {
       // The grant may have landed after an abort: the tokens are ours, but the caller gave up.
       signal?.throwIfAborted();
-      await this.#clock.sleep(r.delay(), signal);
+      if (waitUs > 0) await this.#clock.sleep(waitUs / 1000 - (this.#clock.now() - grantedMs), signal);
     } catch (err) {
-      void r.cancel().catch(() => undefined);
+      this.#cancel(n, third).catch(() => undefined);
       throw err;
     }
   }
@@ -127,14 +129,27 @@ export class RedisLimiter {
     return (await readConfig(this.#redis, this.key, this.#config, this.#idleMs)).config;
   }
 
-  async #reserve(n: number, maxWaitMs: number): Promise<RedisReservation> {
-    const reply = (await SCRIPTS.reserve.run(this.#redis, [this.#keys.state], [...this.#config, this.#idleMs, n, maxWaitMs === Infinity ? -1 : maxWaitMs])) as [number, string, string, string, string];
-    const [ok, wait, act, rate, burst] = reply;
-    const cancel = (): Promise<unknown> =>
-      SCRIPTS.cancel.run(this.#redis, [this.#keys.state], [...this.#config, this.#idleMs, n, rate === 'inf' ? 0 : rate, act]);
-    return new RedisReservation(ok === 1, Number(wait), act === '' ? Infinity : Number(act), burst === '' ? Infinity : Number(burst), this.#clock, cancel);
+  #reserve(n: number, maxWaitMs: number): Promise<RedisReservation> {
+    return this.#call(n, maxWaitMs).then(([ok, waitUs, third]) => {
+      if (ok !== 1) return new RedisReservation(false, Infinity, Infinity, third, this.#clock, NO_CANCEL);
+      return new RedisReservation(true, waitUs / 1000, third / 1000, undefined, this.#clock, () => this.#cancel(n, third));
+    });
+  }
+
+  /** #call runs the reserve script: {1, waitUs, timeToActUs} when granted, {0, waitUs, burst} when not. */
+  #call(n: number, maxWaitMs: number): Promise<[number, number, number]> {
+    const [rate, burst, cap] = this.#config;
+    return SCRIPTS.reserve.run(this.#redis, this.#stateKey, [rate, burst, cap, this.#idleMs, n, maxWaitMs === Infinity ? -1 : maxWaitMs]) as Promise<[number, number, number]>;
+  }
+
+  /** #cancel gives back n tokens due at actUs, sent as Redis gave it (whole µs): that is how it knows the latest. */
+  #cancel(n: number, actUs: number): Promise<unknown> {
+    const [rate, burst, cap] = this.#config;
+    return SCRIPTS.cancel.run(this.#redis, this.#stateKey, [rate, burst, cap, this.#idleMs, n, actUs]);
   }
 }
+
+const NO_CANCEL = (): Promise<unknown> => Promise.resolve();
 
 /**
  * RedisReservation is tokens booked by {@link RedisLimiter.reserveN}: if `ok`, the holder may act after
@@ -147,14 +162,14 @@ export class RedisReservation {
   readonly delayMs: number;
   /** timeToActMs is when the holder may act, in ms since the epoch on Redis's clock; Infinity if not ok. */
   readonly timeToActMs: number;
-  /** burst is the key's burst at the time of the call. */
-  readonly burst: number;
+  /** burst is the key's burst, on a refusal (undefined when granted). */
+  readonly burst: number | undefined;
   readonly #clock: Clock;
   readonly #grantedMs: number;
   #cancel: (() => Promise<unknown>) | undefined;
 
   /** @internal */
-  constructor(ok: boolean, delayMs: number, timeToActMs: number, burst: number, clock: Clock, cancel: () => Promise<unknown>) {
+  constructor(ok: boolean, delayMs: number, timeToActMs: number, burst: number | undefined, clock: Clock, cancel: () => Promise<unknown>) {
     this.ok = ok;
     this.delayMs = ok ? delayMs : Infinity;
     this.timeToActMs = ok ? timeToActMs : Infinity;

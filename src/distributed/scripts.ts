@@ -4,18 +4,25 @@ import type { Redis } from 'ioredis';
 /**
  * The Lua scripts behind the shared limits. Each call is one script, run atomically by Redis, on Redis's
  * clock (`TIME`): the callers' clocks never enter the state, so machines whose clocks disagree still share
- * one schedule. Times in the state are milliseconds since the epoch, as decimal strings (`%.17g`, exact
- * round trip); a script returns floats as strings too, since Redis would truncate a Lua number to an integer.
+ * one schedule. Times inside are whole microseconds since the epoch (TIME's resolution): integers, exact
+ * in a double and in an integer reply, so a reservation's time to act comes back to `cancel` unchanged.
+ * Arguments in milliseconds (idle, lease, wait limits) are converted on arrival.
  *
  * One key holds the config and the bucket: a hash `throttle:{name}:state` with
  * - `rate` (tokens per second, or `inf`), `burst`, `cap` (in-flight slots, 0 = unlimited): the config every
  *   sharer follows. A script fills a missing field from its caller's own value (ARGV 1-3, `''` = none to
  *   offer), so the first caller, or the first after the key expired, sets it; `configure` changes it;
  * - `tokens`, `last`, `event`: golang.org/x/time/rate's tokens at `last`, and the time to act of the latest
- *   granted reservation (semantics.md §1), absent while the bucket is full and untouched.
+ *   granted reservation (semantics.md §1), absent while the bucket is full and untouched; `exp`: the expiry
+ *   the token script last set, in ms.
  * In-flight slots are leases: a sorted set `slots` of holder ids scored by their expiry; the queue of
- * waiting callers is `queue` (waiter id scored by arrival, in server microseconds) with `waiters` (the same
- * ids scored by expiry). The `{name}` hash tag keeps every key of a name in one Redis Cluster slot.
+ * waiting callers is `queue` (waiter id scored by arrival) with `waiters` (the same ids scored by expiry).
+ * The `{name}` hash tag keeps every key of a name in one Redis Cluster slot.
+ *
+ * Cost: a redis.call is about a microsecond, as is a string.format, so the token path makes three calls
+ * (TIME, HMGET, HSET; PEXPIRE only now and then) and formats nothing: Redis writes a Lua number given to a
+ * command with full precision itself. Scripts that read TIME and then write need effects replication, the
+ * default since Redis 5.
  */
 
 /** keysOf names the keys (and the wake-up channel) of one shared budget. */
@@ -24,32 +31,32 @@ export function keysOf(name: string): { state: string; slots: string; queue: str
   return { state: `${base}state`, slots: `${base}slots`, queue: `${base}queue`, waiters: `${base}waiters`, channel: `${base}free` };
 }
 
-/** PRELUDE: server time, number formatting, the config read, and a TTL that only ever grows. */
+/** PRELUDE: server time in µs, the idle time in µs, a TTL that only ever grows, the config read, refill. */
 const PRELUDE = `
-if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local function fmt(x) return string.format('%.17g', x) end
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local idle = tonumber(ARGV[4])
 -- keep: expire key k after ms of idleness, never sooner than it already would.
 local function keep(k, ms)
   if redis.call('PTTL', k) < ms then redis.call('PEXPIRE', k, math.ceil(ms)) end
 end
-local FIELDS = {'rate', 'burst', 'cap'}
 -- conf reads the config and the bucket; a missing config field takes the caller's value, if it offers one.
 local function conf()
-  local c = redis.call('HMGET', KEYS[1], 'rate', 'burst', 'cap', 'tokens', 'last', 'event')
-  for i = 1, 3 do
-    if not c[i] and ARGV[i] ~= '' then
-      c[i] = ARGV[i]
-      redis.call('HSET', KEYS[1], FIELDS[i], ARGV[i])
+  local c = redis.call('HMGET', KEYS[1], 'rate', 'burst', 'cap', 'tokens', 'last', 'event', 'exp')
+  if not (c[1] and c[2] and c[3]) then
+    local fields = {'rate', 'burst', 'cap'}
+    for i = 1, 3 do
+      if not c[i] and ARGV[i] ~= '' then
+        c[i] = ARGV[i]
+        redis.call('HSET', KEYS[1], fields[i], ARGV[i])
+      end
     end
   end
   return c
 end
 -- advance: the tokens at now, refilled since last and capped at burst (debt is never capped).
 local function advance(rate, burst, tokens, last)
-  if now > last and rate > 0 then tokens = tokens + (now - last) / 1000 * rate end
+  if now > last and rate > 0 then tokens = tokens + (now - last) / 1000000 * rate end
   if tokens > burst then tokens = burst end
   return tokens
 end
@@ -57,59 +64,68 @@ end
 
 /**
  * RESERVE books ARGV[5] tokens (rate.go's reserveN): granted if n <= burst and the wait is at most
- * ARGV[6] ms (-1: any wait). Returns {ok, waitMs, timeToActMs, rate, burst}; a refusal changes nothing.
- * The wait is truncated to whole nanoseconds as Go's is, so float residue never costs a wait.
+ * ARGV[6] ms (-1: any wait). Returns {1, waitUs, timeToActUs}, or {0, waitUs, burst} for a refusal, which
+ * changes nothing (the shortest reply: each element costs the caller as much as a redis.call).
+ * The wait is truncated to whole microseconds (Go: nanoseconds), so float residue never costs a wait;
+ * an impossible wait is 7e15 µs (over 200 years), which keeps every time exact in a double.
  */
 const RESERVE = `${PRELUDE}
 local c = conf()
 local n, maxWait = tonumber(ARGV[5]), tonumber(ARGV[6])
 if c[1] == 'inf' then
   keep(KEYS[1], idle)
-  return {1, '0', fmt(now), 'inf', c[2] or ''}
+  return {1, 0, now}
 end
 local rate, burst = tonumber(c[1]), tonumber(c[2])
 local avail = advance(rate, burst, tonumber(c[4]) or burst, tonumber(c[5]) or now) - n
 local wait = 0
 if avail < 0 then
-  local ns = 9.3e18
-  if rate > 0 then ns = -avail / rate * 1e9 end
-  if ns >= 1 then
-    if ns > 9.2233720368547758e18 then wait = 9223372036854.775 else wait = math.floor(ns) / 1e6 end
-  end
+  local us = 7e15
+  if rate > 0 then us = math.min(-avail / rate * 1000000, 7e15) end
+  if us >= 1 then wait = math.floor(us) end
 end
-if n > burst or (maxWait >= 0 and wait > maxWait) then
-  return {0, fmt(wait), '', c[1], c[2]}
+if n > burst or (maxWait >= 0 and wait > maxWait * 1000) then
+  return {0, wait, burst}
 end
 local act = now + wait
-redis.call('HSET', KEYS[1], 'tokens', fmt(avail), 'last', fmt(now), 'event', fmt(act))
--- Idle until full again, then idle for ARGV[4]: after that the key is a fresh (full) bucket anyway.
-local fullMs = 0
-if rate > 0 then fullMs = (burst - avail) / rate * 1000 end
-keep(KEYS[1], math.min(fullMs, 1e12) + idle)
-return {1, fmt(wait), fmt(act), c[1], c[2]}
+-- The key may expire once the bucket is full again and then idle for ARGV[4] ms: it would be a fresh (full)
+-- bucket anyway. 'exp' remembers the expiry last set here (never later than the real one: other scripts
+-- only extend it), so PEXPIRE runs only once half the idle time is used up.
+local fullUs = 0
+if rate > 0 then fullUs = math.min((burst - avail) / rate * 1000000, 1e15) end
+local exp = math.ceil((now + fullUs) / 1000 + idle)
+if (tonumber(c[7]) or 0) < exp - idle / 2 then
+  redis.call('HSET', KEYS[1], 'tokens', avail, 'last', now, 'event', act, 'exp', exp)
+  redis.call('PEXPIRE', KEYS[1], exp - math.floor(now / 1000))
+else
+  redis.call('HSET', KEYS[1], 'tokens', avail, 'last', now, 'event', act)
+end
+return {1, wait, act}
 `;
 
 /**
- * CANCEL gives back ARGV[5] tokens reserved at rate ARGV[6] with time to act ARGV[7] (rate.go's
- * cancelAt, at the server's now): minus what later reservations already count on; nothing if it is past
- * the time to act, the rate is now inf, or the bucket state is gone (expired: it is full). Returns 1 if
+ * CANCEL gives back ARGV[5] tokens with time to act ARGV[6] µs (rate.go's cancelAt, at the server's
+ * now): minus what later reservations already count on; nothing if it is past the time to act, the rate
+ * is now inf, or the bucket state is gone (expired: it is full). Go converts with the rate in force at the
+ * reservation; this uses the rate now, which differs only if the rate changed in between. Returns 1 if
  * tokens went back.
  */
 const CANCEL = `${PRELUDE}
 local c = conf()
-local n, r0, act = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local n, act = tonumber(ARGV[5]), tonumber(ARGV[6])
 if c[1] == 'inf' or n == 0 or act < now or not c[4] then return 0 end
 local rate, burst = tonumber(c[1]), tonumber(c[2])
+local r0 = rate
 local event = tonumber(c[6]) or act
 local restore = n
-if event ~= act and r0 > 0 then restore = n - (event - act) / 1000 * r0 end
+if event ~= act and r0 > 0 then restore = n - (event - act) / 1000000 * r0 end
 if restore <= 0 then return 0 end
 local avail = advance(rate, burst, tonumber(c[4]), tonumber(c[5]) or now) + restore
 if avail > burst then avail = burst end
-redis.call('HSET', KEYS[1], 'tokens', fmt(avail), 'last', fmt(now))
+redis.call('HSET', KEYS[1], 'tokens', avail, 'last', now)
 if act == event and r0 > 0 then
-  local prev = act - math.floor(n / r0 * 1e9) / 1e6
-  if prev >= now then redis.call('HSET', KEYS[1], 'event', fmt(prev)) end
+  local prev = act - math.floor(n / r0 * 1000000)
+  if prev >= now then redis.call('HSET', KEYS[1], 'event', prev) end
 end
 return 1
 `;
@@ -124,12 +140,12 @@ const CONFIGURE = `${PRELUDE}
 local c = redis.call('HMGET', KEYS[1], 'rate', 'burst', 'tokens', 'last', 'cap')
 if c[1] and c[1] ~= 'inf' and c[3] then
   local tokens = advance(tonumber(c[1]), tonumber(c[2]), tonumber(c[3]), tonumber(c[4]) or now)
-  redis.call('HSET', KEYS[1], 'tokens', fmt(tokens), 'last', fmt(now))
+  redis.call('HSET', KEYS[1], 'tokens', tokens, 'last', now)
 elseif ARGV[1] ~= '' then
   redis.call('HDEL', KEYS[1], 'tokens', 'last', 'event')
 end
-for i = 1, 3 do
-  if ARGV[i] ~= '' then redis.call('HSET', KEYS[1], FIELDS[i], ARGV[i]) end
+for i, field in ipairs({'rate', 'burst', 'cap'}) do
+  if ARGV[i] ~= '' then redis.call('HSET', KEYS[1], field, ARGV[i]) end
 end
 keep(KEYS[1], idle)
 redis.call('PUBLISH', ARGV[5], 'config')
@@ -139,7 +155,7 @@ return {c[1] or '', c[2] or '', c[5] or ''}
 /** READ returns the config {rate, burst, cap} and the in-flight count, filling missing fields like conf. */
 const READ = `${PRELUDE}
 local c = conf()
-return {c[1] or '', c[2] or '', c[3] or '', redis.call('ZCOUNT', KEYS[2], '(' .. fmt(now), '+inf')}
+return {c[1] or '', c[2] or '', c[3] or '', redis.call('ZCOUNT', KEYS[2], string.format('(%d', now), '+inf')}
 `;
 
 /**
@@ -155,21 +171,21 @@ const ACQUIRE = `${PRELUDE}
 local c = conf()
 local cap = tonumber(c[3]) or 0
 local id, lease, w, ttl = ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
-local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', fmt(now))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
 for i = 1, #gone do redis.call('ZREM', KEYS[3], gone[i]) end
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', fmt(now)) end
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
 keep(KEYS[1], idle)
 local held = redis.call('ZCARD', KEYS[2])
 if redis.call('ZSCORE', KEYS[2], id) then
-  redis.call('ZADD', KEYS[2], fmt(now + lease), id)
+  redis.call('ZADD', KEYS[2], now + lease * 1000, id)
   return {1, held, 0}
 end
 local rank = false
 if w ~= '' then rank = redis.call('ZRANK', KEYS[3], w) end
 local ahead = rank or redis.call('ZCARD', KEYS[3])
 if cap <= 0 or held + ahead < cap then
-  redis.call('ZADD', KEYS[2], fmt(now + lease), id)
+  redis.call('ZADD', KEYS[2], now + lease * 1000, id)
   keep(KEYS[2], lease + idle)
   if rank then
     redis.call('ZREM', KEYS[3], w)
@@ -178,8 +194,8 @@ if cap <= 0 or held + ahead < cap then
   return {1, held + 1, ahead}
 end
 if w ~= '' then
-  if not rank then redis.call('ZADD', KEYS[3], fmt(tonumber(t[1]) * 1e6 + tonumber(t[2])), w) end
-  redis.call('ZADD', KEYS[4], fmt(now + ttl), w)
+  if not rank then redis.call('ZADD', KEYS[3], now, w) end
+  redis.call('ZADD', KEYS[4], now + ttl * 1000, w)
   keep(KEYS[3], ttl + idle)
   keep(KEYS[4], ttl + idle)
 end
@@ -192,7 +208,7 @@ return {0, held, ahead}
  */
 const RENEW = `${PRELUDE}
 local lease = tonumber(ARGV[5])
-for i = 6, #ARGV do redis.call('ZADD', KEYS[2], fmt(now + lease), ARGV[i]) end
+for i = 6, #ARGV do redis.call('ZADD', KEYS[2], now + lease * 1000, ARGV[i]) end
 keep(KEYS[2], lease + idle)
 keep(KEYS[1], idle)
 return #ARGV - 5
@@ -229,13 +245,12 @@ export class LuaScript {
   }
 
   /** run evaluates the script on `redis` with `keys` and `args`, loading it if Redis does not have it. */
-  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
+  run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    // Promise chaining, not an async function: one frame less on a path that is mostly the round trip.
+    return redis.evalsha(this.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return redis.eval(this.lua, keys.length, ...keys, ...args);
-    }
+    });
   }
 }
 

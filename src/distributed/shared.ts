@@ -22,6 +22,9 @@ export interface FailoverOptions {
   readonly warn: (line: string) => void;
 }
 
+/** NEVER is what a call gets once the limits are closed: the run is over, and nothing may start. */
+const NEVER = new Promise<never>(() => undefined);
+
 /** Pause between tries while Redis fails, in closed mode: doubling from the first to the last. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 1000;
@@ -41,6 +44,7 @@ export class FailoverLimits implements SharedLimits {
   #failing: number | undefined;
   #retryAt = 0;
   #readyWaiters = new Set<() => void>();
+  #closed = false;
   readonly #onReady = (): void => {
     this.#retryAt = 0;
     const waiters = [...this.#readyWaiters];
@@ -60,13 +64,16 @@ export class FailoverLimits implements SharedLimits {
 
   async token(n: number, signal: AbortSignal): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      if (this.#closed) return NEVER;
       if (this.#useFallback()) return this.#o.fallback.limiter.waitN(n, { signal });
+      const startMs = performance.now();
       try {
         await this.#o.limiter.waitN(n, { signal });
-        this.#works();
+        this.#works(startMs);
         return;
       } catch (err) {
         if (signal.aborted) throw abortReason(signal);
+        if (this.#closed) return NEVER;
         this.#fails(err);
       }
       if (this.#o.mode === 'closed') await this.#pause(attempt, signal);
@@ -75,13 +82,16 @@ export class FailoverLimits implements SharedLimits {
 
   async slot(kind: WorkKind | undefined, signal: AbortSignal): Promise<Slot> {
     for (let attempt = 0; ; attempt++) {
+      if (this.#closed) return NEVER;
       if (this.#useFallback()) return this.#o.fallback.inflight.acquire(kind, { signal });
+      const startMs = performance.now();
       try {
         const slot = await this.#o.inflight.acquire(kind, { signal });
-        this.#works();
+        this.#works(startMs);
         return slot;
       } catch (err) {
         if (signal.aborted) throw abortReason(signal);
+        if (this.#closed) return NEVER;
         this.#fails(err);
       }
       if (this.#o.mode === 'closed') await this.#pause(attempt, signal);
@@ -89,20 +99,27 @@ export class FailoverLimits implements SharedLimits {
   }
 
   async trySlot(kind: WorkKind | undefined): Promise<Slot | undefined> {
+    if (this.#closed) return undefined;
     if (this.#useFallback()) return this.#o.fallback.inflight.tryAcquire(kind);
+    const startMs = performance.now();
     try {
       const slot = await this.#o.inflight.tryAcquire(kind);
-      this.#works();
+      this.#works(startMs);
       return slot;
     } catch (err) {
+      if (this.#closed) return undefined;
       this.#fails(err);
       // Closed: a failing Redis admits nothing, and a caller that cannot wait (no signal) is told "full".
       return this.#o.mode === 'open' ? this.#o.fallback.inflight.tryAcquire(kind) : undefined;
     }
   }
 
-  /** close stops listening to the client (the caller closes the limiters and the client). */
+  /**
+   * close stops listening to the client (the caller closes the limiters and the client). A call still
+   * waiting, or made later, never settles: the run ended (perhaps by an error) and must not start anything.
+   */
   close(): void {
+    this.#closed = true;
     this.#o.redis.off('ready', this.#onReady);
     this.#onReady();
   }
@@ -111,8 +128,12 @@ export class FailoverLimits implements SharedLimits {
     return this.#o.mode === 'open' && this.#failing !== undefined && performance.now() < this.#retryAt;
   }
 
-  #works(): void {
-    if (this.#failing === undefined) return;
+  /**
+   * #works notes a call begun at `startMs` that Redis answered. Only a call begun after the failure was
+   * noticed proves Redis is back: one sent before it may answer afterwards.
+   */
+  #works(startMs: number): void {
+    if (this.#failing === undefined || startMs < this.#failing) return;
     const downMs = performance.now() - this.#failing;
     this.#failing = undefined;
     this.#o.warn(`redis at ${this.#o.where} is back after ${(downMs / 1000).toFixed(1)}s: the limits are shared again`);

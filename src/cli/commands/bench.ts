@@ -23,6 +23,7 @@ import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe, openInput } from '../input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf, simulatedLimits } from '../limits.js';
+import { openSharedLimits } from '../shared.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
 
 const HTTP_RETRY = new Set(HTTP_RETRY_DEFAULT.split(',').map(Number));
@@ -230,7 +231,8 @@ async function replay(
   source: TraceSource,
   io: Io,
 ): Promise<{ report: Report; data: RunData; interrupted: boolean }> {
-  const { limiter, inflight, retry } = gatesOf(s);
+  const shared = await openSharedLimits(s, io);
+  const { limiter, inflight, retry } = gatesOf(shared?.local ?? s);
   // The trace's clock starts when the scheduler takes the first event, not before the executor is loaded and
   // the session set up: that start-up is not the limiter's doing and must not show as every job's throttle.
   let startMs: number | undefined;
@@ -270,6 +272,7 @@ async function replay(
     lookahead: 65_536,
     maxPauseMs: s.backoffMaxMs,
     ...limitOptionsOf(s),
+    ...(shared === undefined ? {} : { shared: shared.limits }),
   });
   try {
     const outcome = await runSession({
@@ -287,6 +290,7 @@ async function replay(
     return { report: outcome.report, data: outcome.data, interrupted: outcome.interrupted };
   } finally {
     await close();
+    await shared?.close();
   }
 }
 

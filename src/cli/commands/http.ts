@@ -8,6 +8,7 @@ import { readLines } from '../../sources/lines.js';
 import { OutputRouter } from '../output.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf } from '../limits.js';
+import { openSharedLimits } from '../shared.js';
 import { type HttpSettings, maskHeader, parseUrl } from '../settings.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -20,7 +21,8 @@ const DEFAULT_CONNECTIONS = 64;
  * Returns 0 when every request succeeded, 1 when some failed, 130 when interrupted.
  */
 export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<number> {
-  const { limiter, inflight, retry } = gatesOf(s, { mutatingLimit: s.mutatingConcurrency });
+  const shared = await openSharedLimits(s, io);
+  const { limiter, inflight, retry } = gatesOf(shared?.local ?? s, { mutatingLimit: s.mutatingConcurrency });
   if (s.print === 'none') exitOnBrokenPipe(io.stdout);
   const router = s.print === 'none' ? undefined : new OutputRouter({ stdout: io.stdout, stderr: io.stderr, keepOrder: s.keepOrder, tag: false });
   const executor = new HttpExecutor({
@@ -50,6 +52,7 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
     ...limitOptionsOf(s),
     maxPauseMs: s.pause ? s.backoffMaxMs : 0,
     ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
+    ...(shared === undefined ? {} : { shared: shared.limits }),
   });
   const printable = s.urls.length > 0 ? s.urls.map((u) => u.href).join(' ') : `--urls ${s.urlsFile}`;
   let outcome;
@@ -85,6 +88,7 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
   } finally {
     input?.destroy();
     await executor.close();
+    await shared?.close();
   }
   const { report, interrupted, brokenPipe } = outcome;
   if (brokenPipe) return 141;

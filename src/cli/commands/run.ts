@@ -14,6 +14,7 @@ import { EXIT_BROKEN_PIPE, openInput } from '../input.js';
 import { OutputRouter } from '../output.js';
 import { closeStream, configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf } from '../limits.js';
+import { openSharedLimits } from '../shared.js';
 import type { HaltPolicy, RunSettings } from '../settings.js';
 
 /** EXIT_TIMEOUT is what GNU timeout(1) reports when it ended the command. */
@@ -31,7 +32,8 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
   const wrapper = !s.perLine;
   const single = wrapper && s.count === 1;
 
-  const { limiter, inflight, retry } = gatesOf(s);
+  const shared = await openSharedLimits(s, io);
+  const { limiter, inflight, retry } = gatesOf(shared?.local ?? s);
   const router = wrapper ? undefined : new OutputRouter({ stdout: io.stdout, stderr: io.stderr, keepOrder: s.keepOrder, tag: s.tag });
   const executor = new CommandExecutor({
     stdio: wrapper ? 'inherit' : 'pipe',
@@ -55,6 +57,7 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
     lookahead,
     ...limitOptionsOf(s),
     ...(s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
+    ...(shared === undefined ? {} : { shared: shared.limits }),
   });
 
   const joblog = s.joblog === undefined ? undefined : openJoblog(s.joblog, s.resume !== 'none');
@@ -99,6 +102,7 @@ export async function runCommand(s: RunSettings, io: Io = processIo): Promise<nu
   } finally {
     input?.destroy();
     await closeStream(joblog);
+    await shared?.close();
   }
   const { stats, report, interrupted, brokenPipe } = outcome;
   if (interrupted && !stats.exhausted && s.perLine && !s.quiet) {
