@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `npm run bench`: every section in sequence (core, spawn, pacing, startup, http), then a summary of the ratios
+// `npm run bench`: every section in sequence (core, spawn, pacing, startup, http, proxy), then a summary of the ratios
 // and targets, and a JSON record in bench/results/<timestamp>.json (git-ignored).
-// Each section also runs alone: node bench/core.js | spawn.js | pacing.js | startup.js | http.js.
+// Each section also runs alone: node bench/core.js | spawn.js | pacing.js | startup.js | http.js | proxy.js | redis.js.
 // Knobs (env): MS, RUNS, ALLOC_CALLS (core; RUNS also spawn rounds), N, JS (spawn), REPS, PACE_CASES,
 // PACE_J (pacing), STARTUP_RUNS (startup), ONLY=core,spawn,... to run some sections, LOAD_MAX and
 // LOAD_WAIT_SEC (wait for a quiet machine before each section), DURATION, HTTP_RUNS, PACE_RUNS, HTTP_PROFILE,
-// PROFILE_SEC (http; HTTP_RUNS defaults to RUNS, then 1).
+// PROFILE_SEC (http; HTTP_RUNS defaults to RUNS, then 1), PROXY_RUNS, PROXY_C (proxy; PROXY_RUNS defaults to RUNS).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ const sections = {
   pacing: () => import('./pacing.js'),
   startup: () => import('./startup.js'),
   http: () => import('./http.js'),
+  proxy: () => import('./proxy.js'),
+  redis: () => import('./redis.js'),
 };
 const only = process.env.ONLY ? new Set(process.env.ONLY.split(',')) : undefined;
 
@@ -42,7 +44,7 @@ const summary = {
   cpus: availableParallelism(),
   cpuModel: cpus()[0]?.model,
   loadavgBefore: loadavg(),
-  env: Object.fromEntries(['MS', 'RUNS', 'ALLOC_CALLS', 'N', 'JS', 'REPS', 'PACE_CASES', 'PACE_J', 'STARTUP_RUNS', 'ONLY', 'LOAD_MAX', 'LOAD_WAIT_SEC', 'DURATION', 'HTTP_RUNS', 'PACE_RUNS', 'HTTP_PROFILE', 'PROFILE_SEC'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+  env: Object.fromEntries(['MS', 'RUNS', 'ALLOC_CALLS', 'N', 'JS', 'REPS', 'PACE_CASES', 'PACE_J', 'STARTUP_RUNS', 'ONLY', 'LOAD_MAX', 'LOAD_WAIT_SEC', 'DURATION', 'HTTP_RUNS', 'PACE_RUNS', 'HTTP_PROFILE', 'PROFILE_SEC', 'PROXY_RUNS', 'PROXY_C'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
   sections: {},
   errors: {},
 };
@@ -102,6 +104,17 @@ if (s.http) {
   const p = h.pacing;
   lines.push(`http     -r ${p.rate}/s: achieved ${p.median.ratePerSpan.toFixed(2)}/s over the start span ${passFail(p.targets.ratePerSpan.pass)}, ${p.median.ratePerElapsed.toFixed(2)}/s over elapsed ${passFail(p.targets.ratePerElapsed.pass)} (within 0.5%); start lateness p99 ${sig(p.median.lateP99Ms)} ms  target < 2 ms  ${passFail(p.targets.lateP99.pass)}`);
   if (h.profile) lines.push(`http     profile -j ${h.profile.c}: ${Object.entries(h.profile.byCaller).map(([k, ms]) => `${k} ${sig((100 * ms) / h.profile.sampledMs, 2)}%`).join(', ')}`);
+}
+if (s.proxy?.targets) {
+  const p = s.proxy;
+  const tp = p.throughput;
+  lines.push(`proxy    c${p.c} throttle proxy / direct    ${sig(p.targets.throughput.value)}  target >= 0.5   ${passFail(p.targets.throughput.pass)} (${Math.round(tp.throttle.rps)} vs ${Math.round(tp.direct.rps)} req/s; bare Node proxy / direct ${sig(p.ratios.bare_over_direct)}, throttle / bare ${sig(p.ratios.throttle_over_bare)})`);
+  lines.push(`proxy    added p99 at ${p.latency.rate}/s          ${sig(p.targets.addedP99.value)} ms  target < 1 ms  ${passFail(p.targets.addedP99.pass)} (added p50 ${sig(p.latency.addedP50Ms)} ms)`);
+}
+if (s.redis) {
+  const r = s.redis;
+  const a = r.rows.acquire;
+  lines.push(`redis    acquire / PING round trip (p50)   ${sig(r.ratios.acquire_over_ping_p50.value)}  target <= 1.5   ${passFail(r.ratios.acquire_over_ping_p50.pass)} (extra p50 ${sig(r.extraLatencyUs.p50)} µs, p99 ${sig(r.extraLatencyUs.p99)} µs; ${Math.round(a.opsPerSec1)} acquires/s at 1 caller, ${Math.round(a.opsPerSec8)} at 8)`);
 }
 summary.headline = lines;
 

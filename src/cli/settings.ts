@@ -37,6 +37,19 @@ export interface LimitSettings {
   readonly perKey: { readonly ratePerSec: number; readonly burst: number; readonly concurrency: number } | undefined;
   /** controlFile is re-read when it changes: `rate=20/s burst=5 concurrency=8` (--control). */
   readonly controlFile: string | undefined;
+  /** redis shares the bucket and the in-flight cap with every process using the same Redis and key. */
+  readonly redis?: RedisSettings | undefined;
+}
+
+/** RedisSettings: --redis <url> --key <name> [--redis-fail closed|open] [--lease <dur>]. */
+export interface RedisSettings {
+  readonly url: string;
+  /** key names the shared budget (with --redis, --key is that name, not a per-key template). */
+  readonly key: string;
+  /** onFail: `closed` admits nothing while Redis fails; `open` falls back to this process's own limits. */
+  readonly onFail: 'closed' | 'open';
+  /** leaseMs: a shared slot is leased this long and renewed while held; a dead process's slots return after it. */
+  readonly leaseMs: number;
 }
 
 /** ReportSettings say where the evidence goes. */
@@ -91,6 +104,8 @@ export const DEFAULTS = {
   timeout: '0',
   killAfter: '5s',
   placeholder: '{}',
+  redisFail: 'closed',
+  lease: '10s',
 } as const;
 
 /** RawLimitOptions is what commander hands over for the shared flags: strings, as typed. */
@@ -112,6 +127,9 @@ export interface RawLimitOptions {
   perKeyBurst?: string;
   perKeyConcurrency?: string;
   control?: string;
+  redis?: string;
+  redisFail?: string;
+  lease?: string;
   report?: string;
   output?: string;
   record?: string;
@@ -221,15 +239,21 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
           burst: integer('--per-key-burst', o.perKeyBurst ?? '1', 1, '--per-key-burst 5'),
           concurrency: o.perKeyConcurrency === undefined ? Infinity : integer('--per-key-concurrency', o.perKeyConcurrency, 1, '--per-key-concurrency 2', true),
         };
-  if (o.key !== undefined) checkKeyTemplate(o.key);
+  const redis = redisSettings(o);
+  if (redis !== undefined && (plan !== undefined || adaptive || adaptiveConcurrency || o.control !== undefined)) {
+    const flag = plan !== undefined ? 'a --rate plan' : adaptive ? '--adaptive' : adaptiveConcurrency ? '--adaptive-concurrency' : '--control';
+    throw new UsageError(`--redis and ${flag}: a shared budget follows its key's config (set by the last process to start with it); give --rate, --burst and -j plain values`);
+  }
+  if (o.key !== undefined && redis === undefined) checkKeyTemplate(o.key);
   return {
     ratePerSec,
     plan,
     adaptive,
     minRatePerSec,
     adaptiveConcurrency,
-    keyTemplate: o.key,
+    keyTemplate: redis === undefined ? o.key : undefined,
     perKey,
+    ...(redis === undefined ? {} : { redis }),
     controlFile: o.control,
     burst: integer('-b, --burst', o.burst ?? DEFAULTS.burst, 1, '-b 10'),
     concurrency,
@@ -245,6 +269,31 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
     progress: o.progress !== false,
     quiet: o.quiet === true,
   };
+}
+
+/** redisSettings reads --redis, --key (the budget's name then), --redis-fail and --lease. */
+function redisSettings(o: RawLimitOptions): RedisSettings | undefined {
+  if (o.redis === undefined) {
+    const stray = o.redisFail !== undefined ? '--redis-fail' : o.lease !== undefined ? '--lease' : undefined;
+    if (stray !== undefined) throw new UsageError(`${stray} applies to limits shared through Redis: e.g. --redis redis://127.0.0.1:6379 --key ci-api ${stray} ${stray === '--lease' ? '30s' : 'open'}`);
+    return undefined;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(o.redis);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '' || !/^(\/\d*)?$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
+    throw new UsageError(`--redis: invalid URL "${o.redis.replace(/(\/\/[^/@]*:)[^/@]*@/, '$1***@')}": use e.g. redis://127.0.0.1:6379, redis://:password@host:6379/0 or rediss:// for TLS`);
+  }
+  if (o.key === undefined) throw new UsageError('--redis needs --key, the name of the shared budget: e.g. --redis redis://127.0.0.1:6379 --key ci-api');
+  if (!/^[A-Za-z0-9._:/@+=-]{1,200}$/.test(o.key)) {
+    throw new UsageError(`--key: invalid name "${o.key}" for the shared budget in --redis: use letters, digits and . _ : / @ + = -, e.g. --key ci-api`);
+  }
+  const leaseMs = duration('--lease', o.lease ?? DEFAULTS.lease);
+  if (leaseMs < 500) throw new UsageError(`--lease: ${o.lease} is too short to renew in time: use at least 500ms, e.g. --lease 10s`);
+  return { url: o.redis, key: o.key, onFail: oneOf('--redis-fail', o.redisFail ?? DEFAULTS.redisFail, ['closed', 'open'] as const), leaseMs };
 }
 
 /** ratePlan reads --rate when it is a plan, naming the flag in its error. */
@@ -572,6 +621,7 @@ export function benchSettings(trace: string | undefined, command: readonly strin
   const speed = o.speed === undefined ? 1 : Number(o.speed);
   if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed: invalid value "${o.speed}": use a factor > 0, e.g. --speed 2 (twice as fast) or --speed 0.5`);
   const sweep = (o.sweep ?? []).map(parseSweep);
+  if (base.redis !== undefined && mode === 'simulate') throw new UsageError('--redis shares limits between real runs: bench --simulate replays in virtual time; replay for real with --target <url> or a command after --');
   if (o.control !== undefined && mode === 'simulate') throw new UsageError('--control changes limits while a real run goes on: the simulation takes no --control (use --rate with a plan)');
   if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
   if (sweep.some((a) => a.name === 'rate') && (base.plan !== undefined || base.adaptive)) throw new UsageError(`--sweep rate sets one rate per grid point: it does not go with ${base.adaptive ? '--adaptive' : 'a rate plan'}`);
