@@ -155,6 +155,8 @@ export function configOf(s: LimitSettings): ReportConfig {
           ...(s.perKey.concurrency === Infinity ? {} : { perKeyConcurrency: s.perKey.concurrency }),
         }),
     ...(s.controlFile === undefined ? {} : { control: s.controlFile }),
+    // The shared budget's name, not its URL: a URL may hold a password.
+    ...(s.redis === undefined ? {} : { redis: { key: s.redis.key, onFail: s.redis.onFail, leaseMs: s.redis.leaseMs } }),
   };
 }
 

@@ -141,7 +141,9 @@ serial('a throttle killed with SIGKILL gives its slot back after the lease', asy
   const report = join(dir, 'b.json');
   const b = await runThrottle(['-j', '1', '--lease', '1s', '--redis', server!.url, '--key', k, '--report', report, '--', 'true']);
   t.is(b.code, 0, b.stderr);
-  const held = (JSON.parse(readFileSync(report, 'utf8')) as { throttleMs: { max: number } }).throttleMs.max;
+  const parsed = JSON.parse(readFileSync(report, 'utf8')) as { throttleMs: { max: number }; config: { redis?: unknown } };
+  t.deepEqual(parsed.config.redis, { key: k, onFail: 'closed', leaseMs: 1000 }, 'the report names the shared budget, never the URL');
+  const held = parsed.throttleMs.max;
   // The dead lease had up to 1 s left (renewed every 1/3 s) when the second throttle began asking.
   t.true(held >= 50 && held < 3000, `the second throttle waited ${held} ms for the slot`);
 });
