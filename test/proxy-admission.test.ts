@@ -152,6 +152,17 @@ test('in-flight caps: read-only and mutating pools, a full one answers 429 with 
   t.like(a.counts(), { peak: { total: 3, readOnly: 2, mutating: 1 }, rejected: { concurrency: 2 } });
 });
 
+test('reject mode: a full cap gives the token back, and a rejection leaves the watermark alone', (t) => {
+  const clock = new ManualClock();
+  const a = admission(clock, { ratePerSec: 1, burst: 2, concurrency: 1 });
+  const first = admitted(t, a.admit('readOnly', undefined, false), 'first');
+  const second = rejected(t, a.admit('readOnly', undefined, false), 'second');
+  t.like(second, { reason: 'concurrency', retryAfterMs: 1000, fields: { limit: 2, remaining: 1, resetSec: 1 } });
+  first.release();
+  admitted(t, a.admit('readOnly', undefined, false), 'third, at the same instant: the second token is still there');
+  t.like(a.counts(), { peak: { total: 1, readOnly: 1 } });
+});
+
 test('wait mode: a full cap queues FIFO; the slot comes first, then the token', async (t) => {
   const clock = new ManualClock();
   const a = admission(clock, { concurrency: 1, ratePerSec: 10, burst: 1, onFull: 'wait', maxWaitMs: 1000 });

@@ -133,7 +133,7 @@ test('ProxyStats and the text report: counts, added latency, upstreams, faults',
   stats.add({ arrivalMs: 1, endMs: 2, status: 'rejected', code: 429, upstream: undefined, tries: 0, throttleMs: 0, serviceMs: 0, addedMs: undefined });
   stats.add({ arrivalMs: 2, endMs: 5, status: 'failed', code: 502, upstream: 1, tries: 1, upstreamError: 'ECONNREFUSED', throttleMs: 0, serviceMs: 1, addedMs: 2 });
   const counts = { admitted: 2, waited: 0, exempt: 0, rejected: { rate: 1, perKey: 0, concurrency: 0, gone: 0 }, injected: { 'status=503 rate=5%': 0 }, inFlight: 0, waiting: 0, peak: { total: 1, readOnly: 1, mutating: 0 } };
-  const config = { listen: '127.0.0.1:8080', protocol: 'http', upstreams: [], rate: 1, burst: 1, concurrency: null, mutatingConcurrency: null, onFull: 'reject', maxWaitMs: 0, perKey: null, sticky: null, exemptHeaders: [], inject: [], seed: 1, drainMs: 0 } as const;
+  const config = { listen: '127.0.0.1:8080', protocol: 'http', upstreams: [], rate: 1, burst: 1, concurrency: null, mutatingConcurrency: null, onFull: 'reject', maxWaitMs: 0, perKey: null, sticky: null, exemptHeaders: [], inject: [], seed: 1, timeoutMs: null, drainMs: 0 } as const;
   const r = stats.report('proxy', config, 1000, counts);
   t.like(r, { version: 1, jobs: { total: 3, succeeded: 1, failed: 1, rejected: 1 }, outcomes: { 200: 1, 429: 1, 502: 1 }, inflight: { peak: 1 }, proxy: { admitted: 2, rejected: { total: 1, rate: 1 } } });
   t.like(r.addedMs, { count: 2, max: 2 });

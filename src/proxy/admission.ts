@@ -125,7 +125,7 @@ let releaseTicket: (admission: Admission) => void;
  * `onFull: 'wait'` (the default) takes the slot first (queueing FIFO for one), then waits for the tokens,
  * as Limiter.wait does, so the upstream never sees more than `burst + rate × t` in any window even when
  * slots free up all at once; a request that would wait longer than `maxWaitMs` in all is answered 429
- * instead. `onFull: 'reject'` answers at once: a full cap or a missing token is a 429, and a rejected
+ * instead. `onFull: 'reject'` answers at once: a missing token or a full cap is a 429, and a rejected
  * request keeps nothing (its reservation is cancelled, its slot released), so rejections do not eat into
  * the rate.
  *
@@ -173,20 +173,36 @@ export class Admission {
       return this.#ticket(undefined, true, 0, undefined);
     }
     const t = this.#clock.now();
+    if (this.#o.onFull === 'reject') return this.#admitNow(kind, key, t);
     const slot = this.#inflight.tryAcquire(kind);
-    if (slot === undefined) {
-      if (this.#o.onFull === 'reject') return this.#reject('concurrency', CAP_RETRY_AFTER_MS, 0, key, t);
-      return this.#waitFor(kind, key, t);
-    }
+    if (slot === undefined) return this.#waitFor(kind, key, t);
     if (!this.limited) return this.#ticket(slot, false, 0, undefined);
     const tokens = this.#take(key, t);
     if (tokens.delayMs === 0) return this.#ticket(slot, false, 0, this.#fields(key, t));
-    if (this.#o.onFull === 'reject' || tokens.delayMs > this.#o.maxWaitMs) {
+    if (tokens.delayMs > this.#o.maxWaitMs) {
       this.#giveBack(tokens, t);
       slot.release();
       return this.#reject(tokens.reason, tokens.delayMs, 0, key, t);
     }
     return this.#waitFor(kind, key, t, slot, tokens);
+  }
+
+  /**
+   * #admitNow is reject mode: tokens first, then a slot, each given back when the other is missing, so a
+   * rejected request leaves no trace, not even in the in-flight watermark.
+   */
+  #admitNow(kind: WorkKind, key: string | undefined, t: number): Admitted | Rejected {
+    const tokens = this.limited ? this.#take(key, t) : undefined;
+    if (tokens !== undefined && tokens.delayMs > 0) {
+      this.#giveBack(tokens, t);
+      return this.#reject(tokens.reason, tokens.delayMs, 0, key, t);
+    }
+    const slot = this.#inflight.tryAcquire(kind);
+    if (slot === undefined) {
+      if (tokens !== undefined) this.#giveBack(tokens, t);
+      return this.#reject('concurrency', CAP_RETRY_AFTER_MS, 0, key, t);
+    }
+    return this.#ticket(slot, false, 0, tokens === undefined ? undefined : this.#fields(key, t));
   }
 
   /** counts returns the counters so far. */

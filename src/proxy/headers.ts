@@ -100,6 +100,8 @@ function isExempt(lower: string, value: string, exempt: ReadonlyArray<readonly [
  * hop-by-hop too, RFC 9110 §7.6.1); `close` and `keep-alive` name no field.
  */
 function dropListed(headers: string[], connection: string): void {
+  // Most messages say just keep-alive or close: nothing to drop, and no Set to build.
+  if (/^\s*(?:keep-alive|close)\s*$/i.test(connection)) return;
   const listed = new Set(
     connection
       .split(',')

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Status } from '../engine/types.js';
@@ -10,12 +9,7 @@ import { READ_ONLY_METHODS, type ScanOptions, type Scanned, pushFields, response
 import { Drain } from './drain.js';
 import type { ProxyStats } from './stats.js';
 
-/**
- * HttpProxy is the HTTP side of `throttle proxy`: a node:http server whose requests pass the Admission and
- * go to the upstreams in turn (RoundRobin) through one undici Pool each. Bodies stream both ways with
- * back-pressure; nothing is buffered. A request is answered by the proxy itself only when a limit rejects
- * it (429), an injected fault says so, or no upstream answers (502, or 504 after --timeout).
- */
+/** HttpProxyOptions are the parts an HttpProxy is built from. */
 export interface HttpProxyOptions {
   readonly upstreams: readonly URL[];
   readonly admission: Admission;
@@ -36,8 +30,17 @@ const DIAL_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNE
 const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 const TOO_MANY = 'Too many requests, please try again later.\n';
-const NO_UPGRADES = 'upgrades are not proxied in HTTP mode: use throttle proxy --tcp\n';
 
+/**
+ * HttpProxy is the HTTP side of `throttle proxy`: a node:http server whose requests pass the Admission and
+ * go to the upstreams in turn (RoundRobin) through one undici Pool each. Bodies stream both ways with
+ * back-pressure; nothing is buffered. A request is answered by the proxy itself only when a limit rejects
+ * it (429), an injected fault says so, or no upstream answers (502, or 504 after --timeout).
+ *
+ * Upgrade requests (WebSocket, h2c) are forwarded as plain requests, without their Upgrade header (it is
+ * hop-by-hop): with no 'upgrade' listener, node:http hands them to the request handler. `--tcp` carries
+ * WebSocket as bytes.
+ */
 export class HttpProxy {
   readonly #ctx: Context;
   readonly #server: Server;
@@ -57,11 +60,6 @@ export class HttpProxy {
     const prefixes = o.upstreams.map((u) => (u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')));
     this.#ctx = { o, pools, prefixes, drain: new Drain(), stopping: false };
     this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
-    // Upgrades (WebSocket) are not proxied in HTTP mode; --tcp carries them as bytes.
-    this.#server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
-      socket.on('error', () => undefined);
-      socket.end(`HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(NO_UPGRADES)}\r\n\r\n${NO_UPGRADES}`);
-    });
   }
 
   /** active is how many requests the proxy holds (waiting, forwarded, or being answered). */
@@ -91,16 +89,21 @@ export class HttpProxy {
     this.#server.closeIdleConnections();
     const cut = await ctx.drain.wait(drainMs);
     this.#server.closeAllConnections();
-    await Promise.all(ctx.pools.map((p) => (cut > 0 ? p.destroy() : p.close()).catch(() => undefined)));
+    // The requests cut off end (recorded as interrupted, their upstream requests aborted) as their
+    // connections' close events come in; the pools close after that.
+    if (cut > 0) await ctx.drain.wait(1000);
+    await Promise.all(ctx.pools.map((p) => p.close().catch(() => undefined)));
     return cut;
   }
 
-  /** kill closes every connection and pool at once. */
+  /**
+   * kill closes every client connection at once; their close events abort the upstream requests (which
+   * end as interrupted), and a pending stop then closes the pools.
+   */
   kill(): void {
     this.#ctx.stopping = true;
     this.#server.close();
     this.#server.closeAllConnections();
-    for (const p of this.#ctx.pools) void p.destroy().catch(() => undefined);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -244,6 +247,7 @@ class Forward implements Dispatcher.DispatchHandler {
     this.#upstream = i;
     this.#tries++;
     this.#dispatchMs = o.clock.now();
+    this.#upstreamEndMs = undefined;
     const url = req.url ?? '/';
     const path = url.startsWith('/') ? ctx.prefixes[i] + url : originForm(url, ctx.prefixes[i]!);
     ctx.pools[i]!.dispatch(

@@ -58,6 +58,8 @@ export interface ProxyConfig {
   readonly exemptHeaders: readonly string[];
   readonly inject: readonly string[];
   readonly seed: number;
+  /** timeoutMs bounds an upstream's answer (HTTP); null: undici's own 300 s. */
+  readonly timeoutMs: number | null;
   readonly drainMs: number;
 }
 

@@ -61,6 +61,8 @@ export class TcpProxy {
     this.#server.close();
     const cut = await this.#drain.wait(drainMs);
     this.kill();
+    // The connections cut off end (and are recorded) as their close events come in.
+    if (cut > 0) await this.#drain.wait(1000);
     return cut;
   }
 

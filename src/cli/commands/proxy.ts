@@ -55,7 +55,7 @@ export async function proxyCommand(s: ProxySettings, io: Io = processIo): Promis
   try {
     address = await server.listen(s.listen.host, s.listen.port);
   } catch (err) {
-    server.kill();
+    await server.stop(0);
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new UsageError(`--listen ${hostPort(s.listen.host, s.listen.port)}: cannot listen there (${code})`);
   }
@@ -140,6 +140,7 @@ function configOf(s: ProxySettings, listen: string): ProxyConfig {
     exemptHeaders: s.exempt.map(([name]) => name),
     inject: s.faults.map((f) => f.text),
     seed: s.seed,
+    timeoutMs: s.tcp ? null : finite(s.timeoutMs),
     drainMs: s.drainMs,
   };
 }
