@@ -1,6 +1,7 @@
 import test from 'ava';
 import { Aimd } from '../src/core/aimd.js';
 import { KeyedInflight, KeyedLimiters } from '../src/core/keyed.js';
+import { keyFunction } from '../src/engine/key-template.js';
 
 test('Aimd starts at its ceiling and never climbs past it', (t) => {
   const a = new Aimd({ ceiling: 100, floor: 1 });
@@ -101,4 +102,16 @@ test('KeyedInflight caps each key on its own and forgets idle keys', async (t) =
   await t.throwsAsync(aborted, { message: 'stop' });
   held.release();
   t.is(keyed.size, 0);
+});
+
+test('keyFunction: {} the key, {N} a field (tabs, else blanks), {host} from the origin or the key', (t) => {
+  const job = (key: string, group?: string) => ({ seq: 0, key, payload: undefined, ...(group === undefined ? {} : { group }) });
+  t.is(keyFunction('{}')(job('a b')), 'a b');
+  t.is(keyFunction('user-{1}')(job('  alice  42 ')), 'user-alice');
+  t.is(keyFunction('{2}/{1}')(job('x y\tz')), 'z/x y');
+  t.is(keyFunction('{3}')(job('a b')), '');
+  t.is(keyFunction('{host}')(job('/items/1', 'http://127.0.0.1:8080')), '127.0.0.1:8080');
+  t.is(keyFunction('{host}')(job('https://api.example.test/v1?q=1')), 'api.example.test');
+  t.is(keyFunction('{host}:{1}')(job('GET https://a.example.test/x')), 'a.example.test:GET');
+  t.is(keyFunction('{host}')(job('no url here')), '');
 });
