@@ -116,3 +116,16 @@ test('--control is applied at start and whenever the file changes, keeping earne
   for (let i = 1; i < 4; i++) t.true(starts[i]! - starts[i - 1]! >= 150, `${starts[i - 1]} -> ${starts[i]}`);
   t.true(starts[starts.length - 1]! - starts[0]! < 4000, `span ${starts[starts.length - 1]! - starts[0]!} ms`);
 });
+
+test('--adaptive-concurrency lowers -j when the server pushes back, and reports it', async (t) => {
+  const server = await serve(t, { limitRps: 100 });
+  const reportFile = join(tempDir(), 'report.json');
+  const run = await runThrottle(['http', '--adaptive-concurrency', '-j', '16', '--requests', '400', '--report', reportFile, `${server.url}/?delay=5`]);
+  t.true(run.code === 0 || run.code === 1, run.stderr);
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report;
+  const c = report.limits!.concurrency;
+  t.is(c.initial, 16);
+  t.true(c.min! < 16, JSON.stringify(c));
+  t.true(report.limits!.changes.some((ch) => ch.reason === 'push-back (429)' && ch.concurrency! < 16));
+  t.regex(run.stderr, /-j \d+ \(push-back \(429\)\)/);
+});
