@@ -5,7 +5,8 @@
 // Knobs (env): MS, RUNS, ALLOC_CALLS (core; RUNS also spawn rounds), N, JS (spawn), REPS, PACE_CASES,
 // PACE_J (pacing), STARTUP_RUNS (startup), ONLY=core,spawn,... to run some sections, LOAD_MAX and
 // LOAD_WAIT_SEC (wait for a quiet machine before each section), DURATION, HTTP_RUNS, PACE_RUNS, HTTP_PROFILE,
-// PROFILE_SEC (http; HTTP_RUNS defaults to RUNS, then 1), PROXY_RUNS, PROXY_C (proxy; PROXY_RUNS defaults to RUNS).
+// PROFILE_SEC (http; HTTP_RUNS defaults to RUNS, then 1), PROXY_RUNS, PROXY_C (proxy; PROXY_RUNS defaults to RUNS),
+// TRACE_LINES, TRACE_RUNS (trace).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ const sections = {
   http: () => import('./http.js'),
   proxy: () => import('./proxy.js'),
   redis: () => import('./redis.js'),
+  trace: () => import('./trace.js'),
 };
 const only = process.env.ONLY ? new Set(process.env.ONLY.split(',')) : undefined;
 
@@ -44,7 +46,7 @@ const summary = {
   cpus: availableParallelism(),
   cpuModel: cpus()[0]?.model,
   loadavgBefore: loadavg(),
-  env: Object.fromEntries(['MS', 'RUNS', 'ALLOC_CALLS', 'N', 'JS', 'REPS', 'PACE_CASES', 'PACE_J', 'STARTUP_RUNS', 'ONLY', 'LOAD_MAX', 'LOAD_WAIT_SEC', 'DURATION', 'HTTP_RUNS', 'PACE_RUNS', 'HTTP_PROFILE', 'PROFILE_SEC', 'PROXY_RUNS', 'PROXY_C'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+  env: Object.fromEntries(['MS', 'RUNS', 'ALLOC_CALLS', 'N', 'JS', 'REPS', 'PACE_CASES', 'PACE_J', 'STARTUP_RUNS', 'ONLY', 'LOAD_MAX', 'LOAD_WAIT_SEC', 'DURATION', 'HTTP_RUNS', 'PACE_RUNS', 'HTTP_PROFILE', 'PROFILE_SEC', 'PROXY_RUNS', 'PROXY_C', 'TRACE_LINES', 'TRACE_RUNS'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
   sections: {},
   errors: {},
 };
@@ -115,6 +117,10 @@ if (s.redis) {
   const r = s.redis;
   const a = r.rows.acquire;
   lines.push(`redis    acquire / PING round trip (p50)   ${sig(r.ratios.acquire_over_ping_p50.value)}  target <= 1.5   ${passFail(r.ratios.acquire_over_ping_p50.pass)} (extra p50 ${sig(r.extraLatencyUs.p50)} µs, p99 ${sig(r.extraLatencyUs.p99)} µs; ${Math.round(a.opsPerSec1)} acquires/s at 1 caller, ${Math.round(a.opsPerSec8)} at 8)`);
+}
+if (s.trace) {
+  const t = s.trace;
+  lines.push(`trace    read 1,000,000 JSON Lines lines    ${sig(t.targets.readPerMillionSec.value)} s  target < 1 s   ${passFail(t.targets.readPerMillionSec.pass)} (bench -r 20000/s -j 64 on ${t.events} events: ${sig(t.median.benchWallSec)} s, peak RSS ${sig(t.median.benchRssMb)} MB)`);
 }
 summary.headline = lines;
 

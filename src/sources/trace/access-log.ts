@@ -1,5 +1,5 @@
-import { arrange, type ArrangeOptions, type Draft, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { daysInMonth, roundMs, secondsToMs } from './numbers.js';
 
 /**
@@ -36,10 +36,10 @@ export interface AccessLogOptions extends ArrangeOptions {
  * be out of order by a second or so: `sort: true` mends that (sorting happens before spreading).
  */
 export function readAccessLog(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: AccessLogOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   if (options.logFormat !== undefined && !LOG_FORMATS.includes(options.logFormat)) {
     throw new RangeError(`unknown log format ${JSON.stringify(options.logFormat)}: use one of ${LOG_FORMATS.join(', ')}`);
   }
@@ -79,7 +79,7 @@ class AccessLogParser implements LineParser {
     this.#format = format;
   }
 
-  line(text: string, lineNo: number, out: Located[]): void {
+  line(text: string, lineNo: number, out: Parsed): void {
     if (text.trim() === '') return;
     const fail = (what?: string): never => {
       throw new TraceError(this.#file, lineNo, what ?? `expected ${EXPECTED[this.#format ?? 'any']}`);
@@ -113,7 +113,7 @@ class AccessLogParser implements LineParser {
         }
       }
     }
-    out.push({ line: lineNo, event: e });
+    out.push(e, lineNo);
   }
 
   end(): void {}

@@ -1,28 +1,73 @@
+import { BatchedIterator } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import { formatSeconds } from './numbers.js';
 
 /** Draft is a TraceEvent still being put together by the pipeline (rebasing and spreading set tMs). */
 export type Draft = { -readonly [K in keyof TraceEvent]: TraceEvent[K] };
 
-/** Located is an event with the line it came from, so that ordering errors can name it. */
-export interface Located {
-  readonly line: number;
-  readonly event: Draft;
+/**
+ * Parsed collects the events a parser made, each with the line it came from (so that ordering errors can
+ * name it), in two arrays side by side rather than an object per event.
+ */
+export class Parsed {
+  readonly events: Draft[] = [];
+  readonly lines: number[] = [];
+
+  get length(): number {
+    return this.events.length;
+  }
+
+  push(event: Draft, line: number): void {
+    this.events.push(event);
+    this.lines.push(line);
+  }
+
+  clear(): void {
+    clear(this.events);
+    clear(this.lines);
+  }
 }
 
 /**
  * LineParser turns one format's lines into events. It is fed every line (1-based numbers, any trailing
- * "\r" removed) and appends zero or more events to `out`; `end` flushes what a multi-line record (a vegeta
+ * "\r" removed) and adds zero or more events to `out`; `end` flushes what a multi-line record (a vegeta
  * target, a HAR document) still holds. It throws a TraceError naming the line for malformed input.
  */
 export interface LineParser {
-  line(text: string, lineNo: number, out: Located[]): void;
-  end(lastLineNo: number, out: Located[]): void;
+  line(text: string, lineNo: number, out: Parsed): void;
+  end(lastLineNo: number, out: Parsed): void;
   /**
    * absoluteTimes says whether tMs are absolute (epoch ms, a scheduler clock) and must be rebased so that
    * the first event is at 0. Read after the first event, so a parser may decide from what it has seen.
    */
   readonly absoluteTimes: boolean;
+}
+
+/**
+ * TraceEvents are a trace's events in arrival order: an async generator of events, one at a time, that
+ * also hands them out a batch at a time (`nextBatch`: the events of one chunk read, for callers that want
+ * millions of events without an `await` each). Both may be mixed; each event is handed out once.
+ */
+export interface TraceEvents extends AsyncGenerator<TraceEvent, void, undefined> {
+  /** nextBatch resolves to the next events (at least one), or undefined at the end of the trace. */
+  nextBatch(): Promise<readonly TraceEvent[] | undefined>;
+}
+
+/**
+ * TraceLines are a trace's lines: one at a time (any iterable), or a batch at a time ({@link LineBatches}).
+ */
+export type TraceLines = AsyncIterable<string> | Iterable<string> | LineBatches;
+
+/**
+ * LineBatches wraps lines read a batch at a time (readLineBatches: up to a few hundred lines of a chunk),
+ * so that readers can tell them from lines read one at a time.
+ */
+export class LineBatches {
+  readonly batches: AsyncIterator<readonly string[], void, undefined>;
+
+  constructor(batches: AsyncIterator<readonly string[], void, undefined>) {
+    this.batches = batches;
+  }
 }
 
 /** ArrangeOptions are the reading options every format shares. */
@@ -36,75 +81,134 @@ export interface ArrangeOptions {
 /** DEFAULT_SORT_WINDOW is how many events sorting holds back by default. */
 export const DEFAULT_SORT_WINDOW = 10_000;
 
+/** ITERABLE_BATCH is how many lines of a plain iterable are taken at a time (as readLineBatches does). */
+const ITERABLE_BATCH = 512;
+
 /**
- * arrange runs lines through a format's parser and the stages every format shares, one event at a time:
+ * arrange runs lines through a format's parser and the stages every format shares:
  *
- *   parse ─► order (check, or sort within a window) ─► rebase ─► [spread within a second] ─► yield
+ *   parse ─► order (check, or sort within a window) ─► rebase ─► [spread within a second] ─► events
  *
- * Memory is bounded by the sort window (and, for access logs, by the busiest logged second): a trace of
- * any length streams through.
+ * A batch of lines at a time goes through every stage, one line after the other, so the events and the
+ * errors come in the same order as if each line were read on its own: the events of the lines before a
+ * bad one are handed out, then its error. Memory is bounded by a batch and the sort window (and, for
+ * access logs, by the busiest logged second): a trace of any length streams through.
  */
-export function arrange(
-  lines: AsyncIterable<string> | Iterable<string>,
-  file: string,
-  parser: LineParser,
-  options: ArrangeOptions & { spreadSeconds?: boolean },
-): AsyncGenerator<TraceEvent, void, undefined> {
-  // Built here, not in the generator, so that bad options throw at the call rather than at the first read.
+export function arrange(lines: TraceLines, file: string, parser: LineParser, options: ArrangeOptions & { spreadSeconds?: boolean }): TraceEvents {
+  // Built here, not on the first read, so that bad options throw at the call.
   const order = options.sort === true ? new Sorter(file, sortWindow(options.sortWindow)) : new OrderCheck(file);
   const spread = options.spreadSeconds === true ? new SecondSpreader() : undefined;
-  return run(lines, parser, order, spread);
+  const pipeline = new Pipeline(parser, order, spread);
+  const batches = lines instanceof LineBatches ? lines.batches : batchesOf(lines);
+  return new BatchedIterator<TraceEvent>(
+    async (out) => {
+      const r = await batches.next();
+      if (r.done === true) {
+        pipeline.end(out);
+        return false;
+      }
+      pipeline.lines(r.value, out);
+      return true;
+    },
+    async () => batches.return?.(),
+  );
 }
 
-async function* run(
-  lines: AsyncIterable<string> | Iterable<string>,
-  parser: LineParser,
-  order: OrderStage,
-  spread: SecondSpreader | undefined,
-): AsyncGenerator<TraceEvent, void, undefined> {
-  let origin: number | undefined;
-  const parsed: Located[] = [];
-  const ordered: Located[] = [];
-  const ready: Located[] = [];
+/**
+ * batchesOf groups lines given one at a time into batches: an async iterable's one by one (each may have
+ * to wait), a plain iterable's up to ITERABLE_BATCH at a time. Lines taken before the iterable throws are
+ * handed on before its error.
+ */
+async function* batchesOf(lines: AsyncIterable<string> | Iterable<string>): AsyncGenerator<readonly string[], void, undefined> {
+  if (Symbol.asyncIterator in lines) {
+    for await (const line of lines) yield [line];
+    return;
+  }
+  let batch: string[] = [];
+  try {
+    for (const line of lines) {
+      batch.push(line);
+      if (batch.length === ITERABLE_BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+  } catch (err) {
+    if (batch.length > 0) yield batch;
+    throw err;
+  }
+  if (batch.length > 0) yield batch;
+}
 
-  // rebase makes absolute times relative to the first event out of ordering (the earliest, once sorted).
-  // It comes before spreading so that spread times are exact (`i * 1000 / n` on a small number, not on
-  // epoch milliseconds, where a double keeps only about four decimals).
-  const rebase = (e: Draft): void => {
-    if (e.tMs === undefined) return;
-    origin ??= parser.absoluteTimes ? e.tMs : 0;
-    if (origin !== 0) e.tMs -= origin;
-  };
-  // stage moves what the parser produced through ordering, rebasing and spreading into `ready`.
-  const stage = (final: boolean): void => {
-    for (const x of parsed) order.push(x, ordered);
-    clear(parsed);
+/** Pipeline is the stages of {@link arrange}, fed lines and appending the events they give to `out`. */
+class Pipeline {
+  readonly #parser: LineParser;
+  readonly #order: OrderStage;
+  readonly #spread: SecondSpreader | undefined;
+  #lineNo = 0;
+  /** The time rebasing subtracts, once the first timed event is out of ordering. */
+  #origin: number | undefined;
+  readonly #parsed = new Parsed();
+  readonly #ordered: Draft[] = [];
+
+  constructor(parser: LineParser, order: OrderStage, spread: SecondSpreader | undefined) {
+    this.#parser = parser;
+    this.#order = order;
+    this.#spread = spread;
+  }
+
+  /** lines feeds lines in order. It throws at the first bad one, having appended the events before it. */
+  lines(batch: readonly string[], out: TraceEvent[]): void {
+    const parser = this.#parser;
+    const parsed = this.#parsed;
+    for (let i = 0; i < batch.length; i++) {
+      const raw = batch[i]!;
+      const lineNo = ++this.#lineNo;
+      parser.line(raw.endsWith('\r') ? raw.slice(0, -1) : raw, lineNo, parsed);
+      if (parsed.length > 0) this.#stage(false, out);
+    }
+  }
+
+  /** end flushes what the parser and the stages hold, once every line is fed. */
+  end(out: TraceEvent[]): void {
+    this.#parser.end(this.#lineNo, this.#parsed);
+    this.#stage(true, out);
+  }
+
+  /** #stage moves what the parser produced through ordering, rebasing and spreading into `out`. */
+  #stage(final: boolean, out: TraceEvent[]): void {
+    const parsed = this.#parsed;
+    const ordered = this.#ordered;
+    const order = this.#order;
+    const { events, lines } = parsed;
+    for (let i = 0; i < events.length; i++) order.push(events[i]!, lines[i]!, ordered);
+    parsed.clear();
     if (final) order.flush(ordered);
-    for (const x of ordered) {
-      rebase(x.event);
-      if (spread === undefined) ready.push(x);
-      else spread.push(x, ready);
+    const spread = this.#spread;
+    for (let i = 0; i < ordered.length; i++) {
+      const e = ordered[i]!;
+      this.#rebase(e);
+      if (spread === undefined) out.push(e);
+      else spread.push(e, out);
     }
     clear(ordered);
-    if (final) spread?.flush(ready);
-  };
-
-  let lineNo = 0;
-  for await (const raw of lines) {
-    lineNo++;
-    parser.line(raw.endsWith('\r') ? raw.slice(0, -1) : raw, lineNo, parsed);
-    if (parsed.length === 0) continue;
-    stage(false);
-    for (const x of ready) yield x.event;
-    clear(ready);
+    if (final) spread?.flush(out);
   }
-  parser.end(lineNo, parsed);
-  stage(true);
-  for (const x of ready) yield x.event;
+
+  /**
+   * #rebase makes absolute times relative to the first event out of ordering (the earliest, once sorted).
+   * It comes before spreading so that spread times are exact (`i * 1000 / n` on a small number, not on
+   * epoch milliseconds, where a double keeps only about four decimals).
+   */
+  #rebase(e: Draft): void {
+    if (e.tMs === undefined) return;
+    this.#origin ??= this.#parser.absoluteTimes ? e.tMs : 0;
+    if (this.#origin !== 0) e.tMs -= this.#origin;
+  }
 }
 
 /** clear empties a small array in place (faster than setting length, which V8 treats as a slow path). */
-function clear(a: Located[]): void {
+function clear(a: unknown[]): void {
   while (a.length > 0) a.pop();
 }
 
@@ -114,9 +218,10 @@ function sortWindow(n: number | undefined): number {
   return n;
 }
 
+/** OrderStage is given each event with its line, and passes them on in order to `out`. */
 interface OrderStage {
-  push(x: Located, out: Located[]): void;
-  flush(out: Located[]): void;
+  push(event: Draft, line: number, out: Draft[]): void;
+  flush(out: Draft[]): void;
 }
 
 /**
@@ -132,24 +237,30 @@ class OrderCheck implements OrderStage {
     this.#file = file;
   }
 
-  push(x: Located, out: Located[]): void {
-    const t = x.event.tMs;
+  push(event: Draft, line: number, out: Draft[]): void {
+    const t = event.tMs;
     if (t !== undefined) {
       if (t < this.#lastMs) {
         throw new TraceError(
           this.#file,
-          x.line,
+          line,
           `out of order: this event arrives ${formatSeconds(this.#lastMs - t)} before the one on line ${this.#lastLine}; ` +
             'sort the trace, or read it with --sort to reorder within a window',
         );
       }
       this.#lastMs = t;
-      this.#lastLine = x.line;
+      this.#lastLine = line;
     }
-    out.push(x);
+    out.push(event);
   }
 
   flush(): void {}
+}
+
+/** Located is an event with the line it came from: what the sort window holds. */
+interface Located {
+  readonly line: number;
+  readonly event: Draft;
 }
 
 /**
@@ -171,34 +282,34 @@ class Sorter implements OrderStage {
     this.#window = window;
   }
 
-  push(x: Located, out: Located[]): void {
-    const t = x.event.tMs;
+  push(event: Draft, line: number, out: Draft[]): void {
+    const t = event.tMs;
     if (t === undefined) {
-      out.push(x);
+      out.push(event);
       return;
     }
     if (t < this.#releasedMs) {
       throw new TraceError(
         this.#file,
-        x.line,
+        line,
         `out of order by more than the sort window (${this.#window} events): this event arrives ` +
           `${formatSeconds(this.#releasedMs - t)} before the one on line ${this.#releasedLine}, which was already ` +
           'released; raise --sort-window or sort the trace first',
       );
     }
-    this.#heap.push(x);
+    this.#heap.push({ line, event });
     if (this.#heap.size > this.#window) this.#release(out);
   }
 
-  flush(out: Located[]): void {
+  flush(out: Draft[]): void {
     while (this.#heap.size > 0) this.#release(out);
   }
 
-  #release(out: Located[]): void {
+  #release(out: Draft[]): void {
     const x = this.#heap.pop()!;
     this.#releasedMs = x.event.tMs!;
     this.#releasedLine = x.line;
-    out.push(x);
+    out.push(x.event);
   }
 }
 
@@ -256,21 +367,21 @@ class MinHeap {
  * consecutive) and releases the i-th of n at `second + i * 1000 / n`.
  */
 class SecondSpreader {
-  #group: Located[] = [];
+  #group: Draft[] = [];
 
-  push(x: Located, out: Located[]): void {
+  push(e: Draft, out: TraceEvent[]): void {
     const first = this.#group[0];
-    if (first !== undefined && (x.event.tMs === undefined || x.event.tMs !== first.event.tMs)) this.flush(out);
-    this.#group.push(x);
+    if (first !== undefined && (e.tMs === undefined || e.tMs !== first.tMs)) this.flush(out);
+    this.#group.push(e);
   }
 
-  flush(out: Located[]): void {
+  flush(out: TraceEvent[]): void {
     const group = this.#group;
     const n = group.length;
     for (let i = 0; i < n; i++) {
-      const e = group[i]!.event;
+      const e = group[i]!;
       if (e.tMs !== undefined) e.tMs += (i * 1000) / n;
-      out.push(group[i]!);
+      out.push(e);
     }
     this.#group = [];
   }

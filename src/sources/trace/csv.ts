@@ -1,5 +1,5 @@
-import { arrange, type ArrangeOptions, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { EventFields, FIELD_NAMES } from './fields.js';
 import { parseDecimal } from './numbers.js';
 
@@ -16,10 +16,10 @@ import { parseDecimal } from './numbers.js';
  * supported. Every row must have as many fields as the header. Blank lines are skipped.
  */
 export function readCsv(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new CsvParser(file), options);
 }
 
@@ -59,7 +59,7 @@ class CsvParser implements LineParser {
     return this.#fields.absoluteTimes;
   }
 
-  line(text: string, lineNo: number, out: Located[]): void {
+  line(text: string, lineNo: number, out: Parsed): void {
     if (text.trim() === '') return;
     const cells = splitCsv(text);
     if (typeof cells === 'string') throw new TraceError(this.#file, lineNo, cells);
@@ -71,16 +71,13 @@ class CsvParser implements LineParser {
     if (cells.length !== this.#width) {
       throw new TraceError(this.#file, lineNo, `expected ${this.#width} fields as in the header, found ${cells.length}`);
     }
-    const columns = this.#columns;
-    const event = this.#fields.build(lineNo, (name) => {
-      const i = columns.get(name);
-      if (i === undefined) return undefined;
+    const values: Record<string, unknown> = {};
+    for (const [name, i] of this.#columns) {
       const cell = cells[i]!;
-      if (cell === '') return undefined;
-      if (!NUMERIC.has(name)) return cell;
-      return parseDecimal(cell.trim()) ?? cell;
-    });
-    out.push({ line: lineNo, event });
+      if (cell === '') continue;
+      values[name] = NUMERIC.has(name) ? (parseDecimal(cell.trim()) ?? cell) : cell;
+    }
+    out.push(this.#fields.build(lineNo, values), lineNo);
   }
 
   end(): void {}

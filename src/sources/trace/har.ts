@@ -1,5 +1,5 @@
-import { arrange, type ArrangeOptions, type Draft, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { isoToEpochMs, roundMs } from './numbers.js';
 
 /**
@@ -15,10 +15,10 @@ import { isoToEpochMs, roundMs } from './numbers.js';
  * entry name the line of `"entries"` and the entry's index.
  */
 export function readHar(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new HarParser(file), { ...options, sort: false });
 }
 
@@ -37,7 +37,7 @@ class HarParser implements LineParser {
     this.#lines.push(text);
   }
 
-  end(lastLineNo: number, out: Located[]): void {
+  end(lastLineNo: number, out: Parsed): void {
     const text = this.#lines.join('\n');
     const docLine = this.#firstLine || Math.max(1, lastLineNo);
     let doc: unknown;
@@ -58,7 +58,7 @@ class HarParser implements LineParser {
     const located = entries.map((entry: unknown, i) => ({ line: entriesLine, event: this.#event(entry, i, entriesLine), i }));
     // Whole document in memory anyway: sort by start (stable), so HAR order never matters.
     located.sort((a, b) => a.event.tMs! - b.event.tMs! || a.i - b.i);
-    for (const x of located) out.push({ line: x.line, event: x.event });
+    for (const x of located) out.push(x.event, x.line);
   }
 
   #event(entry: unknown, i: number, line: number): Draft {

@@ -1,6 +1,7 @@
 /** The trace layer: readers of recorded traces, format detection, and generated traces. */
 export { readAccessLog, LOG_FORMATS, type AccessLogOptions, type LogFormat } from './access-log.js';
-export { DEFAULT_SORT_WINDOW, type ArrangeOptions } from './arrange.js';
+export { DEFAULT_SORT_WINDOW, type ArrangeOptions, type TraceEvents } from './arrange.js';
+export { mapBatches } from './batched.js';
 export { readCsv } from './csv.js';
 export { detectFormat } from './detect.js';
 export { TRACE_FORMATS, TraceError, type TraceEvent, type TraceFormat } from './event.js';

@@ -1,6 +1,6 @@
 import { JOBLOG_HEADER } from '../../report/joblog.js';
-import { arrange, type ArrangeOptions, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { parseDecimal, parseInteger, secondsToMs } from './numbers.js';
 
 /** The job log header line, without its newline. */
@@ -19,10 +19,10 @@ export const JOBLOG_HEADER_LINE = JOBLOG_HEADER.trimEnd();
  * default here (`sort: false` turns it off), within `sortWindow` events.
  */
 export function readJoblog(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new JoblogParser(file), { ...options, sort: options.sort ?? true });
 }
 
@@ -35,7 +35,7 @@ class JoblogParser implements LineParser {
     this.#file = file;
   }
 
-  line(text: string, lineNo: number, out: Located[]): void {
+  line(text: string, lineNo: number, out: Parsed): void {
     if (text.trim() === '') return;
     if (!this.#sawHeader) {
       if (text !== JOBLOG_HEADER_LINE) {
@@ -55,10 +55,7 @@ class JoblogParser implements LineParser {
     if (runtime === undefined || runtime < 0) fail('JobRuntime must be seconds >= 0, e.g. 0.250');
     const exitval = parseInteger(cols[6]!.trim());
     if (exitval === undefined) fail('Exitval must be an integer');
-    out.push({
-      line: lineNo,
-      event: { tMs: secondsToMs(start!), key: cols.slice(8).join('\t'), serviceMs: secondsToMs(runtime!), status: exitval! },
-    });
+    out.push({ tMs: secondsToMs(start!), key: cols.slice(8).join('\t'), serviceMs: secondsToMs(runtime!), status: exitval! }, lineNo);
   }
 
   end(): void {}

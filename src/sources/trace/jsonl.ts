@@ -1,6 +1,7 @@
-import { arrange, type ArrangeOptions, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { EventFields } from './fields.js';
+import { FlatFields, parseFlatFields } from './flat-json.js';
 
 /**
  * readJsonl reads a JSON Lines trace: one object per line, fields as in {@link EventFields}, e.g.
@@ -12,10 +13,10 @@ import { EventFields } from './fields.js';
  * Blank lines are skipped. Each line is parsed on its own, so a trace of any length streams.
  */
 export function readJsonl(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new JsonlParser(file), options);
 }
 
@@ -25,6 +26,7 @@ const EXAMPLE = '{"t": 0.25, "key": "GET /a", "duration": 0.120, "status": 200}'
 class JsonlParser implements LineParser {
   readonly #file: string;
   readonly #fields: EventFields;
+  readonly #flat = new FlatFields();
 
   constructor(file: string) {
     this.#file = file;
@@ -35,10 +37,15 @@ class JsonlParser implements LineParser {
     return this.#fields.absoluteTimes;
   }
 
-  line(text: string, lineNo: number, out: Located[]): void {
+  line(text: string, lineNo: number, out: Parsed): void {
+    // The common flat line is read without JSON.parse; anything else takes the general path.
+    if (parseFlatFields(text, this.#flat)) {
+      out.push(this.#fields.build(lineNo, this.#flat), lineNo);
+      return;
+    }
     const obj = parseObject(text, this.#file, lineNo, EXAMPLE);
     if (obj === undefined) return;
-    out.push({ line: lineNo, event: this.#fields.build(lineNo, (name) => obj[name]) });
+    out.push(this.#fields.build(lineNo, obj), lineNo);
   }
 
   end(): void {}
@@ -54,7 +61,8 @@ export function parseObject(
   lineNo: number,
   example: string,
 ): Record<string, unknown> | undefined {
-  if (text.trim() === '') return undefined;
+  // A line that opens an object is not blank: no need to trim it (a copy) to know.
+  if (text.charCodeAt(0) !== 0x7b && text.trim() === '') return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
-import { readLines } from '../lines.js';
+import { readLineBatches } from '../lines.js';
 import { readAccessLog, type LogFormat } from './access-log.js';
-import type { ArrangeOptions } from './arrange.js';
+import { LineBatches, type ArrangeOptions, type TraceEvents, type TraceLines } from './arrange.js';
 import { readCsv } from './csv.js';
 import { detectFormat, isTimed } from './detect.js';
-import { TRACE_FORMATS, TraceError, type TraceEvent, type TraceFormat } from './event.js';
+import { TRACE_FORMATS, TraceError, type TraceFormat } from './event.js';
 import { readHar } from './har.js';
 import { readJoblog } from './joblog.js';
 import { readJsonl } from './jsonl.js';
@@ -27,15 +27,14 @@ export interface TraceSource {
    * and the caller paces it (e.g. from --rate).
    */
   readonly timed: boolean;
-  /** events yields the trace's events, in arrival order, one at a time as they are read. */
-  readonly events: AsyncGenerator<TraceEvent, void, undefined>;
+  /**
+   * events yields the trace's events, in arrival order, as they are read: one at a time, or a batch (a
+   * few hundred lines' worth) at a time with `events.nextBatch()`, the cheaper way through a long trace.
+   */
+  readonly events: TraceEvents;
 }
 
-type Reader = (
-  lines: AsyncIterable<string>,
-  file: string,
-  options: ReadTraceOptions,
-) => AsyncGenerator<TraceEvent, void, undefined>;
+type Reader = (lines: TraceLines, file: string, options: ReadTraceOptions) => TraceEvents;
 
 /** READERS maps each format to its reader: a new format is one file and one entry here. */
 const READERS: Record<TraceFormat, Reader> = {
@@ -63,19 +62,25 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
   if (options.format !== undefined && !TRACE_FORMATS.includes(options.format)) {
     throw new RangeError(`unknown trace format ${JSON.stringify(options.format)}: use one of ${TRACE_FORMATS.join(', ')}`);
   }
-  const it = readLines(stream)[Symbol.asyncIterator]();
+  const it = readLineBatches(stream);
   const head: string[] = [];
   let first: string | undefined;
-  for (;;) {
+  /** The lines of the batch that held the first line, after it. */
+  let rest: readonly string[] = [];
+  scan: for (;;) {
     const r = await it.next();
     if (r.done === true) break;
-    // A UTF-8 byte order mark (spreadsheets write one) is not part of the first line.
-    head.push(head.length === 0 && r.value.startsWith('\uFEFF') ? r.value.slice(1) : r.value);
-    const line = head[head.length - 1]!;
-    const text = line.trim();
-    if (text !== '' && !text.startsWith('#')) {
-      first = line.endsWith('\r') ? line.slice(0, -1) : line;
-      break;
+    const batch = r.value;
+    for (let i = 0; i < batch.length; i++) {
+      // A UTF-8 byte order mark (spreadsheets write one) is not part of the first line.
+      const line = head.length === 0 && batch[i]!.startsWith('\uFEFF') ? batch[i]!.slice(1) : batch[i]!;
+      head.push(line);
+      const text = line.trim();
+      if (text !== '' && !text.startsWith('#')) {
+        first = line.endsWith('\r') ? line.slice(0, -1) : line;
+        rest = batch.slice(i + 1);
+        break scan;
+      }
     }
   }
   try {
@@ -87,24 +92,28 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
       }
     }
     format ??= 'jsonl';
-    return { format, timed: isTimed(format, first), events: READERS[format](replay(head, it), file, options) };
+    const lines = new LineBatches(replay(rest.length === 0 ? head : head.concat(rest), it));
+    return { format, timed: isTimed(format, first), events: READERS[format](lines, file, options) };
   } catch (err) {
-    await it.return?.(); // release the stream: nobody will read it
+    await it.return(); // release the stream: nobody will read it
     throw err;
   }
 }
 
 /**
- * replay yields the lines already read, then the rest of the iterator. It is a plain iterator rather than
- * an async generator so that, past the head, each line costs no more than the underlying `next()` (a
- * generator would add a promise and a queue entry to every line of a trace that may have millions).
- * `return` (a consumer stopping early) is passed on, so the stream is released.
+ * replay gives the lines already read as one batch, then the rest of the batches. It is a plain iterator
+ * rather than an async generator so that `return` (a consumer stopping early, even before the first
+ * batch) always reaches the stream and releases it.
  */
-function replay(head: string[], rest: AsyncIterator<string>): AsyncIterable<string> {
-  let i = 0;
-  const iterator: AsyncIterator<string> = {
-    next: () => (i < head.length ? Promise.resolve({ done: false, value: head[i++]! }) : rest.next()),
+function replay(head: readonly string[], rest: AsyncIterator<string[], void, undefined>): AsyncIterator<readonly string[], void, undefined> {
+  let first: readonly string[] | undefined = head.length === 0 ? undefined : head;
+  return {
+    next: () => {
+      if (first === undefined) return rest.next();
+      const value = first;
+      first = undefined;
+      return Promise.resolve({ done: false, value });
+    },
     return: async () => (await rest.return?.()) ?? { done: true, value: undefined },
   };
-  return { [Symbol.asyncIterator]: () => iterator };
 }

@@ -1,5 +1,5 @@
-import { arrange, type ArrangeOptions, type Draft, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { parseObject } from './jsonl.js';
 import { roundMs } from './numbers.js';
 
@@ -18,10 +18,10 @@ import { roundMs } from './numbers.js';
  * on by default here (`sort: false` turns it off), within `sortWindow` events.
  */
 export function readResults(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new ResultsParser(file), { ...options, sort: options.sort ?? true });
 }
 
@@ -35,7 +35,7 @@ class ResultsParser implements LineParser {
     this.#file = file;
   }
 
-  line(text: string, lineNo: number, out: Located[]): void {
+  line(text: string, lineNo: number, out: Parsed): void {
     const r = parseObject(text, this.#file, lineNo, EXAMPLE);
     if (r === undefined) return;
     const fail = (message: string): never => {
@@ -69,7 +69,7 @@ class ResultsParser implements LineParser {
     const code = r['code'];
     if (typeof code === 'number' && Number.isSafeInteger(code)) e.status = code;
     else if (r['status'] !== 'ok') e.status = -1;
-    out.push({ line: lineNo, event: e });
+    out.push(e, lineNo);
   }
 
   end(): void {}

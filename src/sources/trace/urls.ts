@@ -1,5 +1,5 @@
-import { arrange, type ArrangeOptions, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 
 /**
  * readUrls reads a plain list of URLs, one per line, as an untimed trace: each event is a GET of the URL
@@ -7,10 +7,10 @@ import { TraceError, type TraceEvent } from './event.js';
  * starting with `#` are skipped; surrounding spaces are ignored.
  */
 export function readUrls(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new UrlsParser(file), options);
 }
 
@@ -27,11 +27,11 @@ class UrlsParser implements LineParser {
     this.#file = file;
   }
 
-  line(raw: string, lineNo: number, out: Located[]): void {
+  line(raw: string, lineNo: number, out: Parsed): void {
     const text = raw.trim();
     if (text === '' || text.startsWith('#')) return;
     if (!isHttpUrl(text)) throw new TraceError(this.#file, lineNo, 'expected an http:// or https:// URL, e.g. https://example.com/a');
-    out.push({ line: lineNo, event: { key: text, method: 'GET', url: text } });
+    out.push({ key: text, method: 'GET', url: text }, lineNo);
   }
 
   end(): void {}

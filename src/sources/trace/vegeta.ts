@@ -1,5 +1,5 @@
-import { arrange, type ArrangeOptions, type Draft, type Located, type LineParser } from './arrange.js';
-import { TraceError, type TraceEvent } from './event.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { TraceError } from './event.js';
 import { isHttpUrl } from './urls.js';
 
 /**
@@ -19,10 +19,10 @@ import { isHttpUrl } from './urls.js';
  * As in vegeta, spaces around lines and around a header's name and value are trimmed.
  */
 export function readVegeta(
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): AsyncGenerator<TraceEvent, void, undefined> {
+): TraceEvents {
   return arrange(lines, file, new VegetaParser(file), options);
 }
 
@@ -44,7 +44,7 @@ class VegetaParser implements LineParser {
     this.#file = file;
   }
 
-  line(raw: string, lineNo: number, out: Located[]): void {
+  line(raw: string, lineNo: number, out: Parsed): void {
     const text = raw.trim();
     if (text.startsWith('#')) return;
     if (text === '') {
@@ -79,15 +79,15 @@ class VegetaParser implements LineParser {
     target.headers.push([name, value]);
   }
 
-  end(_lastLineNo: number, out: Located[]): void {
+  end(_lastLineNo: number, out: Parsed): void {
     this.#finish(out);
   }
 
-  #finish(out: Located[]): void {
+  #finish(out: Parsed): void {
     const target = this.#target;
     if (target === undefined) return;
     if (target.headers.length > 0) target.event.headers = target.headers;
-    out.push({ line: target.line, event: target.event });
+    out.push(target.event, target.line);
     this.#target = undefined;
   }
 }

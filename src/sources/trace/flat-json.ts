@@ -1,0 +1,239 @@
+import type { FieldValues } from './fields.js';
+
+/**
+ * FlatFields holds the values of the fields an event may have ({@link FIELD_NAMES}), as a flat JSON
+ * object gave them. One is filled again for every line: a fixed shape, read as fast as the engine reads
+ * anything.
+ */
+export class FlatFields implements FieldValues {
+  t: unknown = undefined;
+  ts: unknown = undefined;
+  key: unknown = undefined;
+  n: unknown = undefined;
+  duration: unknown = undefined;
+  status: unknown = undefined;
+  method: unknown = undefined;
+  url: unknown = undefined;
+  headers: unknown = undefined;
+  bodyFile: unknown = undefined;
+
+  clear(): void {
+    this.t = this.ts = this.key = this.n = this.duration = this.status = undefined;
+    this.method = this.url = this.headers = this.bodyFile = undefined;
+  }
+}
+
+/**
+ * parseFlatFields reads the common shape of a JSON Lines trace line, a flat object such as
+ * `{"t":0.25,"key":"GET /a","duration":0.12}`, into `into`, without building an object for the line: it
+ * is the fast path of JSON.parse for a trace of millions of lines. It returns false, leaving `into` in any
+ * state, for anything it does not read the way JSON.parse would (a backslash in a string, nested values,
+ * true or false, malformed JSON): the caller then parses the line with JSON.parse, which gives the same
+ * values or the error.
+ *
+ * What it does read gives exactly what JSON.parse gives: whitespace is JSON's four characters, numbers
+ * follow JSON's grammar and are converted by the engine (the same correctly rounded double), a string
+ * without escapes or control characters is its text, null is null, and of a repeated name the last value
+ * counts. Names other than the event's fields are read and ignored.
+ */
+export function parseFlatFields(text: string, into: FlatFields): boolean {
+  into.clear();
+  const end = text.length;
+  let at = skipSpace(text, 0, end);
+  if (text.charCodeAt(at) !== OPEN) return false;
+  at = skipSpace(text, at + 1, end);
+  if (text.charCodeAt(at) === CLOSE) return skipSpace(text, at + 1, end) === end;
+  for (;;) {
+    // "name"
+    if (text.charCodeAt(at) !== QUOTE) return false;
+    const nameEnd = stringEnd(text, at + 1, end);
+    if (nameEnd < 0) return false;
+    const field = fieldAt(text, at + 1, nameEnd);
+    at = skipSpace(text, nameEnd + 1, end);
+    if (text.charCodeAt(at) !== COLON) return false;
+    at = skipSpace(text, at + 1, end);
+    // value
+    const c = text.charCodeAt(at);
+    let value: unknown;
+    if (c === QUOTE) {
+      const valueEnd = stringEnd(text, at + 1, end);
+      if (valueEnd < 0) return false;
+      value = text.slice(at + 1, valueEnd);
+      at = valueEnd + 1;
+    } else if (c === 0x6e /* n */) {
+      if (!text.startsWith('null', at)) return false;
+      value = null;
+      at += 4;
+    } else {
+      value = readNumber(text, at);
+      if (Number.isNaN(value)) return false;
+      at = numberEnd;
+    }
+    if (field !== NONE) setField(into, field, value);
+    at = skipSpace(text, at, end);
+    const sep = text.charCodeAt(at);
+    if (sep === CLOSE) return skipSpace(text, at + 1, end) === end;
+    if (sep !== COMMA) return false;
+    at = skipSpace(text, at + 1, end);
+  }
+}
+
+const OPEN = 0x7b; // {
+const CLOSE = 0x7d; // }
+const QUOTE = 0x22; // "
+const COLON = 0x3a; // :
+const COMMA = 0x2c; // ,
+
+/** Field codes: which field a name is, told without making a string of it. */
+const NONE = 0;
+const T = 1;
+const TS = 2;
+const KEY = 3;
+const N = 4;
+const DURATION = 5;
+const STATUS = 6;
+const METHOD = 7;
+const URL = 8;
+const HEADERS = 9;
+const BODY_FILE = 10;
+
+/** fieldAt tells which field the name text[from, to) is, or NONE. */
+function fieldAt(text: string, from: number, to: number): number {
+  switch (to - from) {
+    case 1: {
+      const c = text.charCodeAt(from);
+      return c === 0x74 ? T : c === 0x6e ? N : NONE;
+    }
+    case 2:
+      return text.startsWith('ts', from) ? TS : NONE;
+    case 3:
+      return text.startsWith('key', from) ? KEY : text.startsWith('url', from) ? URL : NONE;
+    case 6:
+      return text.startsWith('status', from) ? STATUS : text.startsWith('method', from) ? METHOD : NONE;
+    case 7:
+      return text.startsWith('headers', from) ? HEADERS : NONE;
+    case 8:
+      return text.startsWith('duration', from) ? DURATION : text.startsWith('bodyFile', from) ? BODY_FILE : NONE;
+    default:
+      return NONE;
+  }
+}
+
+/** setField stores the value of a field. */
+function setField(into: FlatFields, field: number, value: unknown): void {
+  switch (field) {
+    case T:
+      into.t = value;
+      break;
+    case TS:
+      into.ts = value;
+      break;
+    case KEY:
+      into.key = value;
+      break;
+    case N:
+      into.n = value;
+      break;
+    case DURATION:
+      into.duration = value;
+      break;
+    case STATUS:
+      into.status = value;
+      break;
+    case METHOD:
+      into.method = value;
+      break;
+    case URL:
+      into.url = value;
+      break;
+    case HEADERS:
+      into.headers = value;
+      break;
+    case BODY_FILE:
+      into.bodyFile = value;
+      break;
+  }
+}
+
+/** skipSpace returns the first index at or after `at` that is not JSON whitespace (space, tab, LF, CR). */
+function skipSpace(text: string, at: number, end: number): number {
+  while (at < end) {
+    const c = text.charCodeAt(at);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    at++;
+  }
+  return at;
+}
+
+/**
+ * stringEnd returns the index of the quote closing a string whose text starts at `at`, or -1 when the
+ * string has an escape or a control character (JSON.parse decides those) or is not closed.
+ */
+function stringEnd(text: string, at: number, end: number): number {
+  for (; at < end; at++) {
+    const c = text.charCodeAt(at);
+    if (c === QUOTE) return at;
+    if (c === 0x5c /* \ */ || c < 0x20) return -1;
+  }
+  return -1;
+}
+
+/** POW10[k] is 10^k, exact as a double for k <= 22. */
+const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/** numberEnd is where the number readNumber read last ends. */
+let numberEnd = 0;
+
+/**
+ * readNumber reads the JSON number starting at `at` and returns its value (and sets numberEnd), or NaN
+ * when no JSON number starts there. A plain decimal of at most 15 digits is computed from its digits:
+ * they make an integer below 2^53 and 10^k is exact for k <= 15, so one division, which IEEE rounds
+ * correctly, gives the correctly rounded value: the very double JSON.parse gives (Clinger's fast path).
+ * Longer numbers and exponents are left to the engine.
+ */
+function readNumber(text: string, at: number): number {
+  const from = at;
+  let c = text.charCodeAt(at);
+  const negative = c === 0x2d; // -
+  if (negative) c = text.charCodeAt(++at);
+  let m = 0;
+  let digits = 0;
+  let scale = 0;
+  if (c === 0x30) {
+    digits = 1;
+    c = text.charCodeAt(++at);
+  } else if (c >= 0x31 && c <= 0x39) {
+    do {
+      m = m * 10 + (c - 0x30);
+      digits++;
+      c = text.charCodeAt(++at);
+    } while (c >= 0x30 && c <= 0x39);
+  } else {
+    return NaN;
+  }
+  if (c === 0x2e) {
+    // .
+    c = text.charCodeAt(++at);
+    if (!(c >= 0x30 && c <= 0x39)) return NaN;
+    do {
+      m = m * 10 + (c - 0x30);
+      digits++;
+      scale++;
+      c = text.charCodeAt(++at);
+    } while (c >= 0x30 && c <= 0x39);
+  }
+  if (c === 0x65 || c === 0x45) {
+    // e, E
+    c = text.charCodeAt(++at);
+    if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++at);
+    if (!(c >= 0x30 && c <= 0x39)) return NaN;
+    do c = text.charCodeAt(++at);
+    while (c >= 0x30 && c <= 0x39);
+    numberEnd = at;
+    return Number(text.slice(from, at));
+  }
+  numberEnd = at;
+  if (digits > 15) return Number(text.slice(from, at));
+  const value = scale === 0 ? m : m / POW10[scale]!;
+  return negative ? -value : value;
+}
