@@ -111,7 +111,7 @@ if (s.proxy?.targets) {
   const p = s.proxy;
   const tp = p.throughput;
   lines.push(`proxy    c${p.c} throttle proxy / direct    ${sig(p.targets.throughput.value)}  target >= 0.5   ${passFail(p.targets.throughput.pass)} (${Math.round(tp.throttle.rps)} vs ${Math.round(tp.direct.rps)} req/s; bare Node proxy / direct ${sig(p.ratios.bare_over_direct)}, throttle / bare ${sig(p.ratios.throttle_over_bare)})`);
-  lines.push(`proxy    added p99 at ${p.latency.rate}/s          ${sig(p.targets.addedP99.value)} ms  target < 1 ms  ${passFail(p.targets.addedP99.pass)} (added p50 ${sig(p.latency.addedP50Ms)} ms)`);
+  lines.push(`proxy    added p99 at ${p.latency.rate}/s          ${sig(p.targets.addedP99.value)} ms  target < 1 ms  ${passFail(p.targets.addedP99.pass)} (added p50 ${sig(p.latency.addedP50Ms)} ms; bare Node proxy adds p99 ${sig(p.latency.bareAddedP99Ms)} ms)`);
 }
 if (s.redis) {
   const r = s.redis;
