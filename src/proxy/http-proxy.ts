@@ -3,10 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { type Dispatcher, Pool } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Status } from '../engine/types.js';
-import { type Admission, type Admitted, type Rejected, type RateLimitFields, retryAfterSeconds } from './admission.js';
+import { type Admission, type RateLimitFields, retryAfterSeconds } from './admission.js';
 import type { RoundRobin } from './balancer.js';
 import { READ_ONLY_METHODS, type ScanOptions, type Scanned, pushFields, responseHeaders, scanRequest } from './headers.js';
 import { Drain } from './drain.js';
+import type { FaultRule } from './faults.js';
+import { Hold } from './hold.js';
 import type { ProxyStats } from './stats.js';
 
 /** HttpProxyOptions are the parts an HttpProxy is built from. */
@@ -115,10 +117,7 @@ export class HttpProxy {
     const forward = new Forward(ctx, req, res, scanned, o.clock.now());
     res.once('close', forward.onClose);
     const method = req.method ?? 'GET';
-    const v = o.admission.admit(READ_ONLY_METHODS.has(method) ? 'readOnly' : 'mutating', scanned.key, scanned.exempt);
-    if (v.state === 'admitted') forward.admitted(v);
-    else if (v.state === 'rejected') forward.rejected(v);
-    else forward.wait(v.verdict, v.abort);
+    forward.hold.follow(o.admission.admit(READ_ONLY_METHODS.has(method) ? 'readOnly' : 'mutating', scanned.key, scanned.exempt));
   }
 }
 
@@ -143,14 +142,11 @@ class Forward implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #scanned: Scanned;
   readonly #t0: number;
-  #ticket: Admitted | undefined;
-  #abortWait: (() => void) | undefined;
-  #delay: NodeJS.Timeout | undefined;
+  /** hold is the request's way through admission (the verdict, an injected delay), shared with the TCP proxy. */
+  readonly hold: Hold;
   #controller: Dispatcher.DispatchController | undefined;
-  #closed = false;
   #status: Status | undefined;
   #code: number | string = 'client-closed';
-  #throttleMs = 0;
   #upstream: number | undefined;
   #tries = 0;
   #upstreamError: string | undefined;
@@ -164,42 +160,16 @@ class Forward implements Dispatcher.DispatchHandler {
     this.#res = res;
     this.#scanned = scanned;
     this.#t0 = t0;
-  }
-
-  wait(verdict: Promise<Admitted | Rejected>, abort: () => void): void {
-    this.#abortWait = abort;
-    void verdict.then((v) => {
-      this.#abortWait = undefined;
-      if (v.state === 'admitted') this.admitted(v);
-      else this.rejected(v);
+    this.hold = new Hold({
+      start: () => this.#dispatch(),
+      fault: (fault) => this.#fault(fault),
+      rejected: (v) => this.#answer(429, 'rejected', TOO_MANY, ['Retry-After', String(retryAfterSeconds(v.retryAfterMs))], v.fields),
     });
-  }
-
-  admitted(ticket: Admitted): void {
-    this.#ticket = ticket;
-    this.#throttleMs = ticket.waitedMs;
-    if (this.#closed) {
-      ticket.release();
-      return;
-    }
-    const fault = ticket.fault;
-    if (fault === undefined) return this.#dispatch();
-    if (fault.delayMs > 0) this.#delay = setTimeout(() => this.#afterDelay(), fault.delayMs);
-    else this.#afterDelay();
-  }
-
-  rejected(v: Rejected): void {
-    this.#throttleMs = v.waitedMs;
-    if (this.#closed || v.reason === 'gone') return;
-    const headers = ['Retry-After', String(retryAfterSeconds(v.retryAfterMs))];
-    this.#answer(429, 'rejected', TOO_MANY, headers, v.fields);
   }
 
   /** onClose runs when the client's response closes: finished, or the client went away. */
   readonly onClose = (): void => {
-    this.#closed = true;
-    this.#abortWait?.();
-    clearTimeout(this.#delay);
+    this.hold.close();
     const ctx = this.#ctx;
     if (this.#controller !== undefined && this.#upstreamEndMs === undefined) this.#controller.abort(new Error('the client closed the connection'));
     const end = ctx.o.clock.now();
@@ -218,24 +188,23 @@ class Forward implements Dispatcher.DispatchHandler {
       upstream: this.#upstream,
       tries: this.#tries,
       upstreamError: this.#upstreamError,
-      throttleMs: this.#throttleMs,
+      throttleMs: this.hold.throttleMs,
       serviceMs,
-      addedMs: forwarded ? Math.max(0, end - this.#t0 - this.#throttleMs - serviceMs) : undefined,
+      addedMs: forwarded ? Math.max(0, end - this.#t0 - this.hold.throttleMs - serviceMs) : undefined,
     });
-    this.#ticket?.release();
+    this.hold.release();
     ctx.drain.leave();
   };
 
-  #afterDelay(): void {
-    const fault = this.#ticket!.fault!;
-    if (this.#closed) return;
+  /** #fault plays an injected fault, once its delay (if any) is over. */
+  #fault(fault: FaultRule): void {
     if (fault.reset) {
       this.#status = 'failed';
       this.#code = 'reset';
       this.#req.socket.resetAndDestroy();
       return;
     }
-    if (fault.status !== undefined) return this.#answer(fault.status, 'failed', `injected fault: ${fault.text}\n`, [], this.#ticket!.fields);
+    if (fault.status !== undefined) return this.#answer(fault.status, 'failed', `injected fault: ${fault.text}\n`, [], this.hold.ticket!.fields);
     this.#dispatch();
   }
 
@@ -258,23 +227,23 @@ class Forward implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
-    if (this.#closed) controller.abort(new Error('the client closed the connection'));
+    if (this.hold.closed) controller.abort(new Error('the client closed the connection'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     // 1xx answers (103 Early Hints) are not passed on.
-    if (statusCode < 200 || this.#closed) return;
+    if (statusCode < 200 || this.hold.closed) return;
     const ctx = this.#ctx;
     ctx.o.balancer.succeeded(this.#upstream!);
     if (ctx.stopping) this.#res.shouldKeepAlive = false;
     this.#status = 'ok';
     this.#code = statusCode;
     this.#headersSent = true;
-    this.#res.writeHead(statusCode, responseHeaders(headers, this.#ticket!.fields));
+    this.#res.writeHead(statusCode, responseHeaders(headers, this.hold.ticket!.fields));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#closed) return;
+    if (this.hold.closed) return;
     if (!this.#res.write(chunk)) {
       controller.pause();
       this.#res.once('drain', () => controller.resume());
@@ -283,11 +252,11 @@ class Forward implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.#upstreamEndMs = this.#ctx.o.clock.now();
-    if (!this.#closed) this.#res.end();
+    if (!this.hold.closed) this.#res.end();
   }
 
   onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
-    if (this.#closed) return;
+    if (this.hold.closed) return;
     const ctx = this.#ctx;
     const { o } = ctx;
     const kind = errorKind(err);
@@ -312,7 +281,7 @@ class Forward implements Dispatcher.DispatchHandler {
     }
     this.#upstreamError = kind;
     const timedOut = TIMEOUT_ERRORS.has(kind);
-    this.#answer(timedOut ? 504 : 502, 'failed', `${timedOut ? 'upstream timed out' : 'bad gateway'}: ${o.upstreams[i]!.origin}: ${kind}\n`, [], this.#ticket?.fields);
+    this.#answer(timedOut ? 504 : 502, 'failed', `${timedOut ? 'upstream timed out' : 'bad gateway'}: ${o.upstreams[i]!.origin}: ${kind}\n`, [], this.hold.ticket?.fields);
   }
 
   /** #answer sends the proxy's own answer: a 429, an injected status, or a gateway error. */

@@ -1,9 +1,11 @@
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { Status } from '../engine/types.js';
-import type { Admission, Admitted, Rejected } from './admission.js';
+import type { Admission } from './admission.js';
 import type { RoundRobin } from './balancer.js';
 import { Drain } from './drain.js';
+import type { FaultRule } from './faults.js';
+import { Hold } from './hold.js';
 import { errorKind } from './http-proxy.js';
 import type { ProxyStats } from './stats.js';
 
@@ -80,10 +82,7 @@ export class TcpProxy {
       this.#open.delete(client);
       this.#drain.leave();
     });
-    const v = o.admission.admit('readOnly', client.remoteAddress, false);
-    if (v.state === 'admitted') pipe.admitted(v);
-    else if (v.state === 'rejected') pipe.rejected(v);
-    else pipe.wait(v.verdict, v.abort);
+    pipe.hold.follow(o.admission.admit('readOnly', client.remoteAddress, false));
   }
 }
 
@@ -93,25 +92,31 @@ class Pipe {
   readonly #client: Socket;
   readonly #t0: number;
   readonly #done: () => void;
-  #ticket: Admitted | undefined;
-  #abortWait: (() => void) | undefined;
-  #delay: NodeJS.Timeout | undefined;
+  /** hold is the connection's way through admission (the verdict, an injected delay), shared with the HTTP proxy. */
+  readonly hold: Hold;
   #up: Socket | undefined;
   #dialTimer: NodeJS.Timeout | undefined;
   #connectedMs: number | undefined;
   #upstream: number | undefined;
   #tries = 0;
   #upstreamError: string | undefined;
-  #closed = false;
   #status: Status | undefined;
   #code = 'client-closed';
-  #throttleMs = 0;
 
   constructor(o: TcpProxyOptions, client: Socket, t0: number, done: () => void) {
     this.#o = o;
     this.#client = client;
     this.#t0 = t0;
     this.#done = done;
+    this.hold = new Hold({
+      start: () => this.#dial(),
+      fault: (fault) => this.#fault(fault),
+      rejected: () => {
+        this.#status = 'rejected';
+        this.#code = 'rejected';
+        this.#client.destroy();
+      },
+    });
     client.on('error', (err) => {
       // A client reset is passed on as a reset.
       if (this.#up !== undefined && errorKind(err) === 'ECONNRESET') this.#up.resetAndDestroy();
@@ -119,39 +124,9 @@ class Pipe {
     client.once('close', () => this.#onClose());
   }
 
-  wait(verdict: Promise<Admitted | Rejected>, abort: () => void): void {
-    this.#abortWait = abort;
-    void verdict.then((v) => {
-      this.#abortWait = undefined;
-      if (v.state === 'admitted') this.admitted(v);
-      else this.rejected(v);
-    });
-  }
-
-  admitted(ticket: Admitted): void {
-    this.#ticket = ticket;
-    this.#throttleMs = ticket.waitedMs;
-    if (this.#closed) {
-      ticket.release();
-      return;
-    }
-    const fault = ticket.fault;
-    if (fault === undefined) return this.#dial();
-    if (fault.delayMs > 0) this.#delay = setTimeout(() => this.#afterDelay(), fault.delayMs);
-    else this.#afterDelay();
-  }
-
-  rejected(v: Rejected): void {
-    this.#throttleMs = v.waitedMs;
-    if (this.#closed || v.reason === 'gone') return;
-    this.#status = 'rejected';
-    this.#code = 'rejected';
-    this.#client.destroy();
-  }
-
-  #afterDelay(): void {
-    if (this.#closed) return;
-    if (this.#ticket!.fault!.reset) {
+  /** #fault plays an injected fault, once its delay (if any) is over: a reset, or nothing (a delay only). */
+  #fault(fault: FaultRule): void {
+    if (fault.reset) {
       this.#status = 'failed';
       this.#code = 'reset';
       this.#client.resetAndDestroy();
@@ -182,7 +157,7 @@ class Pipe {
     this.#code = 'closed';
     const client = this.#client;
     const up = this.#up!;
-    if (this.#closed) {
+    if (this.hold.closed) {
       up.destroy();
       return;
     }
@@ -198,7 +173,7 @@ class Pipe {
     const kind = errorKind(err);
     if (this.#connectedMs === undefined) {
       o.balancer.failed(i, o.clock.now());
-      if (this.#closed) return;
+      if (this.hold.closed) return;
       if (this.#tries < o.upstreams.length) {
         o.stats.failedDial(i, kind);
         return this.#dial();
@@ -212,16 +187,14 @@ class Pipe {
     this.#upstreamError = kind;
     this.#status = 'failed';
     this.#code = kind;
-    if (this.#closed) return;
+    if (this.hold.closed) return;
     // An upstream reset reaches the client as a reset; any other failure as a close.
     if (kind === 'ECONNRESET') this.#client.resetAndDestroy();
     else this.#client.destroy();
   }
 
   #onClose(): void {
-    this.#closed = true;
-    this.#abortWait?.();
-    clearTimeout(this.#delay);
+    this.hold.close();
     clearTimeout(this.#dialTimer);
     if (this.#up !== undefined && !this.#up.destroyed) this.#up.destroy();
     const o = this.#o;
@@ -236,12 +209,12 @@ class Pipe {
       upstream: this.#upstream,
       tries: this.#tries,
       upstreamError: this.#upstreamError,
-      throttleMs: this.#throttleMs,
+      throttleMs: this.hold.throttleMs,
       serviceMs: connected ? end - this.#connectedMs! : 0,
       // What the proxy added: the time from arrival to a connected upstream, besides the limits' wait.
-      addedMs: connected ? Math.max(0, this.#connectedMs! - this.#t0 - this.#throttleMs) : undefined,
+      addedMs: connected ? Math.max(0, this.#connectedMs! - this.#t0 - this.hold.throttleMs) : undefined,
     });
-    this.#ticket?.release();
+    this.hold.release();
     this.#done();
   }
 }
