@@ -15,12 +15,12 @@
 //     ours / undici / node internals / GC / idle. HTTP_PROFILE=0 skips it.
 // Every load loop is bounded (duration, request count, and a kill timer on each child).
 //   node bench/http.js       (env: DURATION=10 HTTP_RUNS or RUNS=1 PACE_RUNS=RUNS HTTP_PROFILE=1 PROFILE_SEC=5 TOP=15)
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hasTool } from './lib/hyperfine.js';
+import { parseWrk, run, startServer, stopServer } from './lib/procs.js';
 import { ROOT, envNum, fmt, isMain, median, passFail, quantile, sig, table } from './lib/stats.js';
 import { selfTimes } from './profile.js';
 
@@ -28,58 +28,6 @@ const PEERS_DIR = process.env.PEERS_DIR ?? '/tmp/peers';
 const AUTOCANNON = join(PEERS_DIR, 'node_modules', 'autocannon', 'autocannon.js');
 const la = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
-/** startTarget starts bench/lib/http-target.js and resolves with its port and process once it listens. */
-function startTarget() {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['bench/lib/http-target.js'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('http-target did not start in 10 s')); }, 10_000);
-    p.stdout.setEncoding('utf8').on('data', (d) => {
-      out += d;
-      const m = /^listening (\d+) pid (\d+)/.exec(out);
-      if (m) { clearTimeout(t); resolve({ port: Number(m[1]), proc: p, stderr: () => err }); }
-    });
-    p.once('exit', (code) => { clearTimeout(t); reject(new Error(`http-target exited ${code}: ${err}`)); });
-  });
-}
-
-/** stopTarget ends the server we started, by its own pid, and waits for it (bounded). */
-function stopTarget(t) {
-  return new Promise((resolve) => {
-    if (t.proc.exitCode !== null) return resolve(t.stderr());
-    const k = setTimeout(() => t.proc.kill('SIGKILL'), 5000);
-    t.proc.removeAllListeners('exit');
-    t.proc.once('exit', () => { clearTimeout(k); resolve(t.stderr()); });
-    t.proc.kill('SIGTERM');
-  });
-}
-
-/** run spawns argv (no shell) in the package root, killing it after timeoutMs; resolves with its output. */
-function run(argv, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-    p.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    const k = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.once('error', (e) => { clearTimeout(k); reject(e); });
-    p.once('close', (code, signal) => { clearTimeout(k); resolve({ out, err, code, signal, wallSec: (performance.now() - t0) / 1000 }); });
-  });
-}
-
-const toMs = (v, u) => Number(v) * ({ us: 1e-3, ms: 1, s: 1e3, m: 60e3 }[u] ?? NaN);
-function parseWrk(out) {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const lat = (p) => { const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s|m)\\b`).exec(out); return m ? toMs(m[1], m[2]) : NaN; };
-  const total = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return { rps, p50: lat(50), p99: lat(99), total, bad: non2xx + (errs ? errs.slice(1).reduce((s, x) => s + Number(x), 0) : 0) };
-}
 function parseAutocannon(out) {
   const j = JSON.parse(out.trim().split('\n').pop());
   // autocannon records whole milliseconds, so its p50/p99 are 1 ms-granular.
@@ -313,7 +261,7 @@ export async function main({
 } = {}) {
   const log = print ? (s = '') => console.log(s) : () => {};
   const have = { autocannon: existsSync(AUTOCANNON), wrk: hasTool('wrk') };
-  const target = await startTarget();
+  const target = await startServer(['bench/lib/http-target.js'], 'http-target');
   const url = `http://127.0.0.1:${target.port}/`;
   const out = { target: url, have, loadavgBefore: loadavg() };
   log(`## http: loopback target ${url} (bench/lib/http-target.js, own process), ${d} s per row, ${runs} run${runs > 1 ? 's' : ''} per row; load average ${la()}\n`);
@@ -327,7 +275,8 @@ export async function main({
     out.pacing = await pacing({ url, runs: paceRuns, log });
     if (doProfile) out.profile = await profile({ url, c: 10, sec: profileSec, top, log });
   } finally {
-    out.targetStderr = (await stopTarget(target)).trim();
+    await stopServer(target);
+    out.targetStderr = target.err().trim();
   }
   out.loadavgAfter = loadavg();
   log(`(http: load average before ${out.loadavgBefore.map((x) => x.toFixed(2)).join(' ')}, after ${la()}; ${out.targetStderr})\n`);

@@ -12,66 +12,12 @@
 //     added p99 < 1 ms. The proxy's own view (its report's addedMs over the whole section) is printed too.
 // Every load is bounded (duration, request count, and a kill timer on each child).
 //   node bench/proxy.js       (env: DURATION=10, PROXY_RUNS or RUNS=1, PROXY_C=50)
-import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { hasTool } from './lib/hyperfine.js';
-import { ROOT, envNum, fmt, isMain, median, passFail, sig, table } from './lib/stats.js';
+import { parseWrk, run, startServer, stopServer, wrkPercentile } from './lib/procs.js';
+import { envNum, fmt, isMain, median, passFail, sig, table } from './lib/stats.js';
 
 const la = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-
-/**
- * startServer spawns a node script that prints its port (`listening 127.0.0.1:PORT` on stderr, or
- * `listening PORT pid PID` on stdout for http-target) and resolves once it listens.
- */
-function startServer(args, name) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`${name} did not start in 10 s: ${err}`)); }, 10_000);
-    const look = () => {
-      const m = /listening (?:127\.0\.0\.1:)?(\d+)/.exec(`${out}\n${err}`);
-      if (m) { clearTimeout(t); resolve({ port: Number(m[1]), proc: p, out: () => out, err: () => err }); }
-    };
-    p.stdout.setEncoding('utf8').on('data', (d) => { out += d; look(); });
-    p.stderr.setEncoding('utf8').on('data', (d) => { err += d; look(); });
-    p.once('exit', (code) => { clearTimeout(t); reject(new Error(`${name} exited ${code}: ${err}`)); });
-  });
-}
-
-/** stopServer ends a server we started, by its own pid (SIGTERM, then SIGKILL after 10 s), and waits for it. */
-function stopServer(s) {
-  return new Promise((resolve) => {
-    if (s.proc.exitCode !== null) return resolve();
-    const k = setTimeout(() => s.proc.kill('SIGKILL'), 10_000);
-    s.proc.removeAllListeners('exit');
-    s.proc.once('exit', () => { clearTimeout(k); resolve(); });
-    s.proc.kill('SIGTERM');
-  });
-}
-
-/** run spawns argv (no shell) in the package root, killing it after timeoutMs; resolves with its output. */
-function run(argv, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-    p.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    const k = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.once('error', (e) => { clearTimeout(k); reject(e); });
-    p.once('close', (code, signal) => { clearTimeout(k); resolve({ out, err, code, signal }); });
-  });
-}
-
-const toMs = (v, u) => Number(v) * ({ us: 1e-3, ms: 1, s: 1e3, m: 60e3 }[u] ?? NaN);
-function parseWrk(out) {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const lat = (p) => { const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s|m)\\b`).exec(out); return m ? toMs(m[1], m[2]) : NaN; };
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return { rps, p50: lat(50), p99: lat(99), bad: non2xx + (errs ? errs.slice(1).reduce((s, x) => s + Number(x), 0) : 0) };
-}
 
 /** rotated returns the rows in run r's order: interleaved, the first one rotated every run. */
 const rotated = (rows, r) => [...rows.slice(r % rows.length), ...rows.slice(0, r % rows.length)];
@@ -114,7 +60,7 @@ async function latency({ rows, rate, d, runs, log }) {
       const res = await run(['wrk', '-t1', `-c${c}`, `-d${d}s`, '--latency', '-s', 'bench/lib/paced.lua', x.url, '--', String(PACE_MS)], (d + 30) * 1000);
       const p = parseWrk(res.out);
       if (!Number.isFinite(p.rps)) throw new Error(`paced wrk against ${x.name}: no result (exit ${res.code ?? res.signal}): ${res.out.slice(-500)} ${res.err.slice(-500)}`);
-      reps[x.id].push({ ...p, p90: parseWrkPercentile(res.out, 90) });
+      reps[x.id].push({ ...p, p90: wrkPercentile(res.out, 90) });
     }
   }
   const by = {};
@@ -131,10 +77,6 @@ async function latency({ rows, rate, d, runs, log }) {
   return { c, by };
 }
 
-function parseWrkPercentile(out, p) {
-  const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s|m)\\b`).exec(out);
-  return m ? toMs(m[1], m[2]) : NaN;
-}
 
 export async function main({
   d = envNum('DURATION', 10),
