@@ -24,7 +24,7 @@ export { Aimd, type AimdOptions } from './core/aimd.js';
 export { KeyedLimiters, KeyedInflight } from './core/keyed.js';
 export { keyFunction } from './engine/key-template.js';
 export { LimitLog, type LimitsSummary, type LimitChange } from './measure/limits.js';
-export { Scheduler, type SchedulerOptions, type SharedLimits, type Limits, type ArrivalMode, type RunStats } from './engine/scheduler.js';
+export { Scheduler, type SchedulerOptions, type SharedLimits, type Limits, type ArrivalMode, type RunStats, type JobSource, type BatchedJobSource } from './engine/scheduler.js';
 export { runSimulated } from './engine/simulate.js';
 export { type SchedulerEvent, type SchedulerEventType, type SchedulerListener, Events } from './engine/events.js';
 export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor } from './engine/types.js';

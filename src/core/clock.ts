@@ -71,9 +71,9 @@ interface Sleeper {
   readonly at: number;
   readonly seq: number;
   readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
   done: boolean;
-  onAbort(reason: unknown): void;
 }
 
 /**
@@ -110,19 +110,7 @@ export class ManualClock implements Clock {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(ms > 0)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const sleeper: Sleeper = {
-        at: this.#now + ms,
-        seq: this.#seq++,
-        done: false,
-        resolve,
-        signal,
-        onAbort: (reason) => {
-          // Lazy deletion: the heap entry stays but is skipped when it surfaces.
-          sleeper.done = true;
-          this.#live--;
-          reject(reason);
-        },
-      };
+      const sleeper: Sleeper = { at: this.#now + ms, seq: this.#seq++, resolve, reject, signal, done: false };
       if (signal !== undefined && !this.#watched.has(signal)) {
         this.#watched.add(signal);
         signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
@@ -156,7 +144,12 @@ export class ManualClock implements Clock {
   #aborted(signal: AbortSignal): void {
     const reason = abortReason(signal);
     const hit = this.#heap.filter((s) => !s.done && s.signal === signal).sort((a, b) => (this.#less(a, b) ? -1 : 1));
-    for (const s of hit) s.onAbort(reason);
+    for (const s of hit) {
+      // Lazy deletion: the heap entry stays but is skipped when it surfaces.
+      s.done = true;
+      this.#live--;
+      s.reject(reason);
+    }
   }
 
   /** nextDeadline returns the earliest pending sleeper's deadline, or undefined when none sleeps. */

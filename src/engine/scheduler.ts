@@ -33,6 +33,18 @@ export interface SharedLimits {
   trySlot(kind: WorkKind | undefined): Promise<Slot | undefined>;
 }
 
+/**
+ * A JobSource hands the scheduler its jobs, in order: an iterable, an async iterable, or an async iterable
+ * that can also hand out every job it has ready at once (`nextBatch`, as a trace reader does). The scheduler
+ * takes batches when it can: at a million jobs, a promise per job is a measurable share of a simulation.
+ */
+export type JobSource<P> = AsyncIterable<Job<P>> | Iterable<Job<P>> | BatchedJobSource<P>;
+
+export interface BatchedJobSource<P> extends AsyncIterable<Job<P>> {
+  /** nextBatch resolves to the next jobs (at least one), or undefined once there are no more. */
+  nextBatch(): Promise<readonly Job<P>[] | undefined>;
+}
+
 export interface SchedulerOptions {
   clock?: Clock;
   /** limiter is the token bucket every attempt passes (first attempts and retries alike). */
@@ -108,7 +120,7 @@ const TOKEN_HORIZON_MS = 50;
  */
 export class Scheduler<P = unknown> {
   readonly events = new Events();
-  readonly #source: AsyncIterable<Job<P>> | Iterable<Job<P>>;
+  readonly #source: JobSource<P>;
   readonly #executor: Executor<P>;
   readonly #o: SchedulerOptions;
   readonly #clock: Clock;
@@ -147,7 +159,7 @@ export class Scheduler<P = unknown> {
   readonly #tokenQueue: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   #tokenHead = 0;
 
-  constructor(source: AsyncIterable<Job<P>> | Iterable<Job<P>>, executor: Executor<P>, options: SchedulerOptions) {
+  constructor(source: JobSource<P>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
     this.#source = source;
     this.#executor = executor;
@@ -304,6 +316,9 @@ export class Scheduler<P = unknown> {
     const source = this.#source;
     const it: Iterator<Job<P>> | AsyncIterator<Job<P>> =
       Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    const batched = 'nextBatch' in source && typeof source.nextBatch === 'function' ? source : undefined;
+    let batch: readonly Job<P>[] = [];
+    let at = 0;
     // The schedule of generated load: an unhindered twin of the bucket, always asked at the start time, so
     // the k-th job's due time depends on k only, never on how late the run is.
     const limit = o.limiter.limit();
@@ -323,15 +338,35 @@ export class Scheduler<P = unknown> {
           });
         }
         if (this.stopping) break;
-        const read = it.next();
-        this.#sourceBusy = read instanceof Promise ? read : undefined;
-        const next = await read;
-        this.#sourceBusy = undefined;
-        if (next.done) {
-          exhausted = true;
-          break;
+        let job: Job<P>;
+        if (batched !== undefined) {
+          if (at >= batch.length) {
+            const read = batched.nextBatch();
+            this.#sourceBusy = read;
+            const more = await read;
+            this.#sourceBusy = undefined;
+            if (more === undefined) {
+              exhausted = true;
+              break;
+            }
+            batch = more;
+            at = 0;
+          }
+          job = batch[at++]!;
+        } else {
+          const read = it.next();
+          let next: IteratorResult<Job<P>>;
+          if (read instanceof Promise) {
+            this.#sourceBusy = read;
+            next = await read;
+            this.#sourceBusy = undefined;
+          } else next = read;
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          job = next.value;
         }
-        const job = next.value;
         let arrivalMs: number;
         if (o.arrivals === 'trace' && job.arrivalMs !== undefined) {
           arrivalMs = job.arrivalMs;
@@ -367,19 +402,27 @@ export class Scheduler<P = unknown> {
     this.#active++;
     this.#jobs++;
     if (this.events.wants('arrived')) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
-    void this.#runJob(job, arrivalMs).then((result) => {
-      this.#active--;
-      if (this.events.wants('done')) this.events.emit({ type: 'done', job, result });
-      const wake = this.#wakeFeeder;
-      this.#wakeFeeder = undefined;
-      this.#waitingRoom = false;
-      wake?.();
-      if (this.#active === 0) this.#allDone?.();
-    });
+    void this.#runJob(job, arrivalMs);
   }
 
-  /** #runJob takes one job through all its attempts and never rejects. */
-  async #runJob(job: Job<P>, arrivalMs: number): Promise<Result> {
+  /** #finish announces a job's Result and makes room for the next one. */
+  #finish(job: Job<P>, result: Result): void {
+    this.#active--;
+    if (this.events.wants('done')) this.events.emit({ type: 'done', job, result });
+    const wake = this.#wakeFeeder;
+    this.#wakeFeeder = undefined;
+    this.#waitingRoom = false;
+    wake?.();
+    if (this.#active === 0) this.#allDone?.();
+  }
+
+  /**
+   * #runJob takes one job through all its attempts and finishes it with its Result. It awaits as little as
+   * it can: an attempt that finds its slot and token ready passes the gates without a promise, and the
+   * attempt's bookkeeping is synchronous around the executor's one promise (at a million simulated jobs,
+   * every await saved is measured in tenths of seconds).
+   */
+  async #runJob(job: Job<P>, arrivalMs: number): Promise<void> {
     const clock = this.#clock;
     const o = this.#o;
     const stop = this.#stop.signal;
@@ -399,7 +442,7 @@ export class Scheduler<P = unknown> {
         // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it
         // was due, which may lie before the scheduler got to it.
         const heldFromMs = attempt === 1 ? arrivalMs : clock.now();
-        const slot = await this.#pass(job);
+        const slot = this.#passNow(job) ?? (await this.#pass(job));
         const grantMs = clock.now();
         tried = attempt;
         throttleMs += Math.max(0, grantMs - heldFromMs);
@@ -407,7 +450,13 @@ export class Scheduler<P = unknown> {
         if (slot === undefined) {
           last = { ok: false, code: 'rejected', retryable: true, error: 'in-flight cap full' };
         } else {
-          last = await this.#attempt(job, attempt, slot);
+          this.#started(job, attempt);
+          try {
+            last = await this.#executor.execute(job, { attempt, stop, kill: this.#kill.signal });
+          } catch (err) {
+            last = { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
+          }
+          this.#ended(job, attempt, slot, last);
           serviceMs += clock.now() - grantMs;
           startedMs ??= grantMs;
           if (o.adaptive !== undefined) this.#adapt(last, grantMs);
@@ -433,7 +482,7 @@ export class Scheduler<P = unknown> {
     } finally {
       o.retry.forget(job.seq);
     }
-    return {
+    const result: { -readonly [K in keyof Result]: Result[K] } = {
       seq: job.seq,
       key: job.key,
       arrivalMs,
@@ -443,12 +492,38 @@ export class Scheduler<P = unknown> {
       attempts: tried,
       status,
       code: last?.code,
-      ...(last?.error === undefined ? {} : { error: last.error }),
-      ...(last?.signal === undefined ? {} : { signal: last.signal }),
       throttleMs,
       backoffMs,
       serviceMs,
     };
+    // Set only when there is one (no spread of an empty object: this runs once per job).
+    if (last?.error !== undefined) result.error = last.error;
+    if (last?.signal !== undefined) result.signal = last.signal;
+    this.#finish(job, result);
+  }
+
+  /**
+   * #passNow is #pass for the common case, without a promise: wait mode, no pause, no per-key or shared
+   * gates, a free slot, and the bucket's tokens there now with nobody queued before this job. It takes the
+   * slot and the tokens and returns the slot, or returns undefined having taken nothing (then #pass decides).
+   */
+  #passNow(job: Job<P>): Slot | undefined {
+    const o = this.#o;
+    if (o.onFull !== 'wait' || this.#pausedUntil.size > 0 || this.#perKey !== undefined || this.#perKeyInflight !== undefined || o.shared !== undefined) return undefined;
+    const limiter = o.limiter;
+    const t = this.#clock.now();
+    const free = limiter.limit() === Infinity && this.#planNext === undefined;
+    if (!free && (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - t > TOKEN_HORIZON_MS)) return undefined;
+    const slot = o.inflight.tryAcquire(job.kind);
+    if (slot === undefined || free) return slot;
+    if (this.#planNext !== undefined) this.#applyPlan(t);
+    if (limiter.limit() === Infinity || limiter.allowN(t, job.tokens ?? 1)) {
+      if (t > this.#lastDueMs) this.#lastDueMs = t;
+      return slot;
+    }
+    // No slot was queued for (tryAcquire never overtakes a waiter), so giving it back wakes nobody.
+    slot.release();
+    return undefined;
   }
 
   /**
@@ -634,17 +709,15 @@ export class Scheduler<P = unknown> {
     return this.#o.shared?.token(n, this.#stop.signal);
   }
 
-  /** #attempt runs one attempt in its slot. An executor that throws is a bug; it fails the job, not the run. */
-  async #attempt(job: Job<P>, attempt: number, slot: Slot): Promise<AttemptOutcome> {
+  /** #started counts an attempt that passed the gates as running. */
+  #started(job: Job<P>, attempt: number): void {
     this.#running++;
     if (this.#running > this.#peakRunning) this.#peakRunning = this.#running;
     if (this.events.wants('started')) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
-    let outcome: AttemptOutcome;
-    try {
-      outcome = await this.#executor.execute(job, { attempt, stop: this.#stop.signal, kill: this.#kill.signal });
-    } catch (err) {
-      outcome = { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
-    }
+  }
+
+  /** #ended gives an attempt's slot back, and starts the pause its outcome asks for. */
+  #ended(job: Job<P>, attempt: number, slot: Slot, outcome: AttemptOutcome): void {
     // Subtleness: the pause starts before the slot is given back. A released slot passes straight to the
     // head waiter, which must already see the pause when it checks (in #pass); set after the release, the
     // pause would race that check and a queued job could reach a target that just said "come back later".
@@ -652,7 +725,6 @@ export class Scheduler<P = unknown> {
     slot.release();
     this.#running--;
     if (this.events.wants('attempted')) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
-    return outcome;
   }
 }
 
