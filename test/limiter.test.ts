@@ -27,8 +27,11 @@ class PinnedClock implements Clock {
     return this.nowMs;
   }
   sleep(ms: number): Promise<void> {
+    return this.after(ms, undefined);
+  }
+  after<T>(ms: number, value: T): Promise<T> {
     this.lastSleepMs = ms;
-    return Promise.resolve();
+    return Promise.resolve(value);
   }
 }
 

@@ -2,6 +2,9 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Result } from '../src/engine/types.js';
 import { Distribution, Metrics } from '../src/measure/metrics.js';
+import Int32HistogramModule from 'hdr-histogram-js/dist/Int32Histogram.js';
+
+const Int32Histogram = Int32HistogramModule.default;
 
 /** result builds a Result: by default an ok job that arrived at 0, started at once and took 10 ms. */
 function result(o: Partial<Result> = {}): Result {
@@ -216,4 +219,30 @@ test('property: percentiles are within HDR precision (3 significant digits) of t
     { numRuns: 300 },
   );
   t.pass();
+});
+
+test('a Distribution builds the very histogram that recording each value would: counts, min, max, percentiles, hgrm text', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 3e6, noNaN: true }), fc.double({ min: 0, max: 5, noNaN: true })), { minLength: 1, maxLength: 300 }),
+      fc.nat(300),
+      (values, readAt) => {
+        const d = new Distribution();
+        const direct = new Int32Histogram(1, 2, 3);
+        direct.autoResize = true;
+        values.forEach((ms, i) => {
+          d.add(ms);
+          direct.recordValue(Math.round(ms * 1000));
+          if (i === readAt) void d.histogram; // a read part-way hands the counts over early
+        });
+        const h = d.histogram;
+        t.is(h.totalCount, direct.totalCount);
+        t.is(h.maxValue, direct.maxValue);
+        t.is(h.minNonZeroValue, direct.minNonZeroValue);
+        for (const p of [0, 50, 90, 99, 99.9, 100]) t.is(h.getValueAtPercentile(p), direct.getValueAtPercentile(p));
+        t.is(h.outputPercentileDistribution(), direct.outputPercentileDistribution());
+      },
+    ),
+    { numRuns: 60 },
+  );
 });

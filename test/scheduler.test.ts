@@ -255,3 +255,25 @@ test('per-key buckets pace each key on its own while the shared bucket paces all
   // take the two, at 100 the bucket is full again for the next a and b, at 200 for the last a.
   t.deepEqual(starts.sort(), ['a@0', 'a@100', 'a@200', 'b@0', 'b@100'].sort());
 });
+
+test('a source that hands out batches gives the same run as one that hands out jobs one at a time', async (t) => {
+  const jobs = Array.from({ length: 40 }, (_, seq): Job<SimulatedWork> => ({ seq, key: String(seq), arrivalMs: seq * 7, payload: { serviceMs: 5 + (seq % 4) * 30 } }));
+  const c: Case = { rate: 50, burst: 2, concurrency: 3, arrivals: 'trace', lookahead: 8 };
+  const oneByOne = await simulate(jobs, c);
+  let handed = 0;
+  const batches = [jobs.slice(0, 1), jobs.slice(1, 17), jobs.slice(17)];
+  const batched = {
+    nextBatch: async () => {
+      const batch = batches.shift();
+      if (batch !== undefined) handed++;
+      return batch;
+    },
+    [Symbol.asyncIterator]: () => {
+      throw new Error('a batched source is read by batches');
+    },
+  };
+  const byBatch = await simulate(batched as unknown as Iterable<Job<SimulatedWork>>, c);
+  t.is(handed, 3);
+  t.deepEqual(byBatch.results, oneByOne.results);
+  t.deepEqual(byBatch.starts, oneByOne.starts);
+});

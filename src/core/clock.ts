@@ -17,6 +17,11 @@ export interface Clock {
    * with the signal's reason if the signal aborts first.
    */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * after is sleep resolving to `value`: one promise for "wait, then this", where `sleep(ms).then(() =>
+   * value)` takes two (a simulated attempt's outcome reaches the scheduler a microtask sooner).
+   */
+  after<T>(ms: number, value: T, signal?: AbortSignal): Promise<T>;
 }
 
 /** setTimeout clamps delays above 2^31-1 ms to 1 ms; longer sleeps are taken in chunks below it. */
@@ -36,9 +41,13 @@ class SystemClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.after(ms, undefined, signal);
+  }
+
+  after<T>(ms: number, value: T, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    if (!(ms > 0)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+    if (!(ms > 0)) return Promise.resolve(value);
+    return new Promise<T>((resolve, reject) => {
       const deadline = performance.now() + ms;
       const sleep: TimerSleep = {
         timer: undefined,
@@ -51,7 +60,7 @@ class SystemClock implements Clock {
         const left = deadline - performance.now();
         if (left <= 0) {
           if (signal !== undefined) this.#watch.delete(signal, sleep);
-          resolve();
+          resolve(value);
           return;
         }
         // A timer may fire up to 1 ms early relative to performance.now(); re-arm until the deadline
@@ -70,7 +79,8 @@ export const systemClock: Clock = new SystemClock();
 interface Sleeper {
   readonly at: number;
   readonly seq: number;
-  readonly resolve: () => void;
+  readonly value: unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
   done: boolean;
@@ -107,10 +117,14 @@ export class ManualClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.after(ms, undefined, signal);
+  }
+
+  after<T>(ms: number, value: T, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    if (!(ms > 0)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const sleeper: Sleeper = { at: this.#now + ms, seq: this.#seq++, resolve, reject, signal, done: false };
+    if (!(ms > 0)) return Promise.resolve(value);
+    return new Promise<T>((resolve, reject) => {
+      const sleeper: Sleeper = { at: this.#now + ms, seq: this.#seq++, value, resolve: resolve as (value: unknown) => void, reject, signal, done: false };
       if (signal !== undefined && !this.#watched.has(signal)) {
         this.#watched.add(signal);
         signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
@@ -136,7 +150,7 @@ export class ManualClock implements Clock {
       if (top.done) continue;
       top.done = true;
       this.#live--;
-      top.resolve();
+      top.resolve(top.value);
     }
   }
 

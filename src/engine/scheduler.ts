@@ -43,6 +43,8 @@ export type JobSource<P> = AsyncIterable<Job<P>> | Iterable<Job<P>> | BatchedJob
 export interface BatchedJobSource<P> extends AsyncIterable<Job<P>> {
   /** nextBatch resolves to the next jobs (at least one), or undefined once there are no more. */
   nextBatch(): Promise<readonly Job<P>[] | undefined>;
+  /** return ends the source early (the run stopped before it ran dry). */
+  return?(): Promise<unknown>;
 }
 
 export interface SchedulerOptions {
@@ -100,6 +102,9 @@ export interface RunStats {
 }
 
 const STOPPED = Symbol('stopped');
+
+/** KILLED is the outcome of an attempt whose executor gave up on the kill signal (rejecting with its reason). */
+const KILLED: AttemptOutcome = { ok: false, code: 'killed', retryable: false, error: 'killed' };
 
 /** TOKEN_HORIZON_MS: how far ahead jobs may hold reservations in the bucket (see #tokenQueue). */
 const TOKEN_HORIZON_MS = 50;
@@ -314,9 +319,9 @@ export class Scheduler<P = unknown> {
   async #feed(startMs: number): Promise<boolean> {
     const o = this.#o;
     const source = this.#source;
-    const it: Iterator<Job<P>> | AsyncIterator<Job<P>> =
-      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
     const batched = 'nextBatch' in source && typeof source.nextBatch === 'function' ? source : undefined;
+    const it: Iterator<Job<P>> | AsyncIterator<Job<P>> | undefined =
+      batched !== undefined ? undefined : Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
     let batch: readonly Job<P>[] = [];
     let at = 0;
     // The schedule of generated load: an unhindered twin of the bucket, always asked at the start time, so
@@ -354,7 +359,7 @@ export class Scheduler<P = unknown> {
           }
           job = batch[at++]!;
         } else {
-          const read = it.next();
+          const read = it!.next();
           let next: IteratorResult<Job<P>>;
           if (read instanceof Promise) {
             this.#sourceBusy = read;
@@ -392,7 +397,7 @@ export class Scheduler<P = unknown> {
       }
     } finally {
       this.#sourceBusy = undefined;
-      if (!exhausted) await it.return?.();
+      if (!exhausted) await (batched ?? it!).return?.();
       this.#feeding = false;
     }
     return exhausted;
@@ -442,7 +447,27 @@ export class Scheduler<P = unknown> {
         // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it
         // was due, which may lie before the scheduler got to it.
         const heldFromMs = attempt === 1 ? arrivalMs : clock.now();
-        const slot = this.#passNow(job) ?? (await this.#pass(job));
+        let slot: Slot | undefined;
+        const ready = this.#passNow(job);
+        if (ready === undefined) slot = await this.#pass(job);
+        else if (ready.waitMs <= 0) slot = ready.slot;
+        else {
+          // The token wait of #token, awaited here: one promise between the reservation and the start.
+          try {
+            await clock.sleep(ready.waitMs, stop);
+          } catch (err) {
+            this.#cancelToken(ready.reservation!);
+            ready.slot.release();
+            throw err;
+          } finally {
+            this.#nextTurn();
+          }
+          // A pause that began during the wait holds the attempt, its token spent (as in #pass).
+          if (this.#paused(job.group ?? '')) {
+            ready.slot.release();
+            slot = await this.#pass(job);
+          } else slot = ready.slot;
+        }
         const grantMs = clock.now();
         tried = attempt;
         throttleMs += Math.max(0, grantMs - heldFromMs);
@@ -454,7 +479,7 @@ export class Scheduler<P = unknown> {
           try {
             last = await this.#executor.execute(job, { attempt, stop, kill: this.#kill.signal });
           } catch (err) {
-            last = { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
+            last = this.#kill.signal.aborted && err === this.#kill.signal.reason ? KILLED : { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
           }
           this.#ended(job, attempt, slot, last);
           serviceMs += clock.now() - grantMs;
@@ -504,10 +529,11 @@ export class Scheduler<P = unknown> {
 
   /**
    * #passNow is #pass for the common case, without a promise: wait mode, no pause, no per-key or shared
-   * gates, a free slot, and the bucket's tokens there now with nobody queued before this job. It takes the
-   * slot and the tokens and returns the slot, or returns undefined having taken nothing (then #pass decides).
+   * gates, a free slot, and nobody queued at the bucket before this job. It takes the slot and reserves the
+   * tokens, and returns them with the wait until the tokens are due (0: start now); or returns undefined
+   * having taken nothing, and #pass decides.
    */
-  #passNow(job: Job<P>): Slot | undefined {
+  #passNow(job: Job<P>): Ready | undefined {
     const o = this.#o;
     if (o.onFull !== 'wait' || this.#pausedUntil.size > 0 || this.#perKey !== undefined || this.#perKeyInflight !== undefined || o.shared !== undefined) return undefined;
     const limiter = o.limiter;
@@ -515,15 +541,26 @@ export class Scheduler<P = unknown> {
     const free = limiter.limit() === Infinity && this.#planNext === undefined;
     if (!free && (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - t > TOKEN_HORIZON_MS)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
-    if (slot === undefined || free) return slot;
+    if (slot === undefined) return undefined;
+    if (free) return { slot, waitMs: 0, reservation: undefined };
     if (this.#planNext !== undefined) this.#applyPlan(t);
-    if (limiter.limit() === Infinity || limiter.allowN(t, job.tokens ?? 1)) {
-      if (t > this.#lastDueMs) this.#lastDueMs = t;
-      return slot;
+    if (limiter.limit() === Infinity) return { slot, waitMs: 0, reservation: undefined };
+    const r = limiter.reserveN(t, job.tokens ?? 1);
+    if (!r.ok) {
+      // More tokens than the burst: #pass says so. No slot was queued for (tryAcquire never overtakes a
+      // waiter), so giving it back wakes nobody.
+      slot.release();
+      return undefined;
     }
-    // No slot was queued for (tryAcquire never overtakes a waiter), so giving it back wakes nobody.
-    slot.release();
-    return undefined;
+    if (r.timeToActMs > this.#lastDueMs) this.#lastDueMs = r.timeToActMs;
+    return { slot, waitMs: r.delayFrom(t), reservation: r };
+  }
+
+  /** #cancelToken gives back a reservation's tokens when a stop ends its wait. */
+  #cancelToken(r: Reservation): void {
+    const now = this.#clock.now();
+    if (this.#planNext !== undefined) this.#applyPlan(now);
+    r.cancelAt(now);
   }
 
   /**
@@ -663,9 +700,7 @@ export class Scheduler<P = unknown> {
       try {
         await clock.sleep(delayMs, this.#stop.signal);
       } catch (err) {
-        const now = clock.now();
-        if (this.#planNext !== undefined) this.#applyPlan(now);
-        r!.cancelAt(now);
+        this.#cancelToken(r!);
         throw err;
       } finally {
         this.#nextTurn();
@@ -726,6 +761,13 @@ export class Scheduler<P = unknown> {
     this.#running--;
     if (this.events.wants('attempted')) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
   }
+}
+
+/** Ready is an attempt that passed the gates at once: its slot, and the tokens it reserved, due in `waitMs`. */
+interface Ready {
+  readonly slot: Slot;
+  readonly waitMs: number;
+  readonly reservation: Reservation | undefined;
 }
 
 /** both holds two slots as one: releasing it releases each (once). */

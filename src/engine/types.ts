@@ -61,7 +61,11 @@ export interface AttemptContext {
   readonly kill: AbortSignal;
 }
 
-/** Executor runs one attempt of a job. It never throws for a failed attempt: it reports an outcome. */
+/**
+ * Executor runs one attempt of a job. It never throws for a failed attempt: it reports an outcome. An
+ * attempt ended by the kill signal may report itself killed, or reject with the signal's reason (the
+ * scheduler reports that as `killed`); any other rejection is a bug, and fails the job.
+ */
 export interface Executor<P = unknown> {
   execute(job: Job<P>, ctx: AttemptContext): Promise<AttemptOutcome>;
 }

@@ -38,17 +38,19 @@ export class SimulatedExecutor implements Executor<SimulatedWork> {
     this.#o = options;
   }
 
-  async execute(job: Job<SimulatedWork>, ctx: AttemptContext): Promise<AttemptOutcome> {
+  /**
+   * execute resolves, once the attempt's time has passed on the clock, to the outcome decided when it began
+   * (one promise: the scheduler sees the outcome a microtask after the clock gets there). A kill rejects
+   * it with the kill signal's reason, which the scheduler reports as a killed attempt.
+   */
+  execute(job: Job<SimulatedWork>, ctx: AttemptContext): Promise<AttemptOutcome> {
     const { serviceMs, status, retryAfterMs } = job.payload;
     const timeoutMs = this.#o.timeoutMs ?? Infinity;
-    const takesMs = Math.min(serviceMs, timeoutMs);
-    try {
-      await this.#o.clock.sleep(takesMs, ctx.kill);
-    } catch {
-      return { ok: false, code: 'killed', retryable: false, error: 'killed' };
-    }
-    if (serviceMs > timeoutMs) return { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` };
-    const code = typeof status === 'function' ? status(ctx.attempt) : (status ?? 0);
+    if (serviceMs > timeoutMs) return this.#o.clock.after(timeoutMs, { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` }, ctx.kill);
+    return this.#o.clock.after(serviceMs, this.#outcome(typeof status === 'function' ? status(ctx.attempt) : (status ?? 0), retryAfterMs), ctx.kill);
+  }
+
+  #outcome(code: number, retryAfterMs: number | undefined): AttemptOutcome {
     if (isSuccess(code)) return { ok: true, code, retryable: false };
     const retryable = this.#o.retryOn?.(code) ?? true;
     // A 429 or 503 (or any Retry-After) is the target pushing back, as the http executor reads it.
