@@ -7,7 +7,7 @@ import { Limiter, type Reservation } from '../core/limiter.js';
 import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
-import type { AttemptOutcome, Executor, Job, Result, Status } from './types.js';
+import type { AttemptContext, AttemptOutcome, Executor, Job, Result, Status } from './types.js';
 
 /**
  * How a job's arrival time is decided:
@@ -131,6 +131,7 @@ export class Scheduler<P = unknown> {
   readonly #clock: Clock;
   readonly #stop = new AbortController();
   readonly #kill = new AbortController();
+  readonly #contexts: AttemptContext[] = [];
 
   #active = 0;
   #running = 0;
@@ -477,7 +478,7 @@ export class Scheduler<P = unknown> {
         } else {
           this.#started(job, attempt);
           try {
-            last = await this.#executor.execute(job, { attempt, stop, kill: this.#kill.signal });
+            last = await this.#executor.execute(job, this.#context(attempt));
           } catch (err) {
             last = this.#kill.signal.aborted && err === this.#kill.signal.reason ? KILLED : { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
           }
@@ -742,6 +743,11 @@ export class Scheduler<P = unknown> {
   /** #sharedToken waits for the shared bucket's tokens, if there is one (after the local ones: they are spent). */
   #sharedToken(n: number): Promise<void> | undefined {
     return this.#o.shared?.token(n, this.#stop.signal);
+  }
+
+  /** #context is the AttemptContext of an attempt number: the same object for every job's k-th attempt. */
+  #context(attempt: number): AttemptContext {
+    return (this.#contexts[attempt] ??= { attempt, stop: this.#stop.signal, kill: this.#kill.signal });
   }
 
   /** #started counts an attempt that passed the gates as running. */

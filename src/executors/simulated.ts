@@ -22,6 +22,9 @@ export interface SimulatedExecutorOptions {
   retryOn?: (status: number) => boolean;
 }
 
+/** SUCCEEDED is the outcome of every attempt that ends with status 0 (one object: outcomes are read-only). */
+const SUCCEEDED: AttemptOutcome = { ok: true, code: 0, retryable: false };
+
 /** isSuccess is the success rule shared by simulated commands and requests: 0, or an HTTP 2xx/3xx. */
 export function isSuccess(status: number): boolean {
   return status === 0 || (status >= 200 && status < 400);
@@ -51,7 +54,7 @@ export class SimulatedExecutor implements Executor<SimulatedWork> {
   }
 
   #outcome(code: number, retryAfterMs: number | undefined): AttemptOutcome {
-    if (isSuccess(code)) return { ok: true, code, retryable: false };
+    if (isSuccess(code)) return code === 0 ? SUCCEEDED : { ok: true, code, retryable: false };
     const retryable = this.#o.retryOn?.(code) ?? true;
     // A 429 or 503 (or any Retry-After) is the target pushing back, as the http executor reads it.
     const pushback = code === 429 || code === 503 || retryAfterMs !== undefined;

@@ -305,3 +305,17 @@ test('report: a malformed Result line is a usage error naming file:line; --compa
   t.regex(compare.stdout, /^ {2}latency p99 +\S+ +\S+ +[-+±]\S+ +[-+±]\S+%/m);
   t.regex(compare.stdout, /^ {2}failed +1 +0 +-1 +-100\.0% /m);
 });
+
+test('a trace file long enough to be read on a thread of its own replays exactly as the same trace from stdin', async (t) => {
+  const dir = tempDir();
+  // About 40,000 events, 1.6 MB: past the size from which a trace file is read on its own thread.
+  const events: TraceLine[] = Array.from({ length: 40_000 }, (_, i) => ({ t: i / 4000, key: `k${i % 5}`, duration: ((i * 7) % 13) / 1000, status: i % 97 === 0 ? 503 : 0 }));
+  const file = writeTrace(dir, 'long.jsonl', events);
+  const args = ['-r', '3000/s', '-b', '5', '-j', '4', '--retries', '2'];
+  const fromFile = await benchJson(t, [...args, file]);
+  const fromStdin = await benchJson(t, [...args, '-'], { input: readFileSync(file, 'utf8') });
+  t.is(fromFile.jobs.total, 40_000);
+  t.true(fromFile.jobs.retried > 0);
+  const comparable = (r: Report) => ({ ...r, startedAt: undefined, command: undefined, config: { ...r.config, trace: undefined } });
+  t.deepEqual(comparable(fromFile), comparable(fromStdin));
+});

@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ManualClock } from '../../core/clock.js';
 import { Scheduler } from '../../engine/scheduler.js';
@@ -18,13 +18,16 @@ import { buildReport, formatJson, type Report, type ReportConfig } from '../../r
 import { commandLine } from '../../report/quote.js';
 import { formatMs, formatRate } from '../../report/text.js';
 import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
-import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, mapBatches, parseServiceDist, readTrace, sampleService } from '../../sources/trace/index.js';
+import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, mapBatches, parseServiceDist, readTrace, readTraceThreaded, type ReadTraceOptions, sampleService } from '../../sources/trace/index.js';
 import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe, openInput } from '../input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf, simulatedLimits } from '../limits.js';
 import { openSharedLimits } from '../shared.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
+
+/** THREADED_READ_BYTES: trace files from this size on are read on a thread of their own (readTraceThreaded). */
+const THREADED_READ_BYTES = 1 << 20;
 
 const HTTP_RETRY = new Set(HTTP_RETRY_DEFAULT.split(',').map(Number));
 
@@ -54,13 +57,21 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
   const service = s.service === undefined ? undefined : checked('--service', () => parseServiceDist(s.service!));
   const previous = s.compare === undefined ? undefined : checked(`--compare ${s.compare}`, () => parseReport(readFileSync(s.compare!, 'utf8'), s.compare!));
   const format = s.format as TraceFormat | undefined;
-  const open = (): Promise<TraceSource> =>
-    readTrace(openInput(s.trace, 'trace', io.stdin), s.trace === '-' ? 'stdin' : s.trace, {
-      ...(format === undefined ? {} : { format }),
-      ...(s.sort === undefined ? {} : { sort: s.sort }),
-      ...(s.sortWindow === undefined ? {} : { sortWindow: s.sortWindow }),
-      ...(s.logFormat === undefined ? {} : { logFormat: s.logFormat as LogFormat }),
-    });
+  const options: ReadTraceOptions = {
+    ...(format === undefined ? {} : { format }),
+    ...(s.sort === undefined ? {} : { sort: s.sort }),
+    ...(s.sortWindow === undefined ? {} : { sortWindow: s.sortWindow }),
+    ...(s.logFormat === undefined ? {} : { logFormat: s.logFormat as LogFormat }),
+  };
+  const open = (): Promise<TraceSource> => {
+    const input = openInput(s.trace, 'trace', io.stdin);
+    // A long trace file is read on a thread of its own, beside the replay (stdin stays on this one).
+    if (s.trace !== '-' && statSync(s.trace).size >= THREADED_READ_BYTES) {
+      input.destroy();
+      return readTraceThreaded(s.trace, s.trace, options);
+    }
+    return readTrace(input, s.trace === '-' ? 'stdin' : s.trace, options);
+  };
 
   if (s.sweep.length > 0) {
     if (asserts.length > 0) throw new UsageError('--assert checks one run: leave it out with --sweep');

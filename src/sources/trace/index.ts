@@ -11,6 +11,7 @@ export { readHar } from './har.js';
 export { readJoblog } from './joblog.js';
 export { readJsonl } from './jsonl.js';
 export { readTrace, type ReadTraceOptions, type TraceSource } from './read.js';
+export { readTraceThreaded } from './threaded.js';
 export { readResults } from './results.js';
 export { parseServiceDist, sampleService, serviceMeanMs, type ServiceDist } from './service.js';
 export { readUrls } from './urls.js';

@@ -1,0 +1,52 @@
+import { createReadStream } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { UsageError } from '../../errors.js';
+import { TraceError } from './event.js';
+import { readTrace } from './read.js';
+import { packEvents, type ReaderData, type ReaderMessage, type ReplayMessage } from './thread-protocol.js';
+
+/**
+ * The body of a trace-reading thread (see threaded.ts): it reads and parses the trace with readTrace and
+ * posts the events in batches, at most `ahead` batches before the replaying thread has taken them.
+ */
+const port = parentPort!;
+const data = workerData as ReaderData;
+let room = data.ahead;
+let wake: (() => void) | undefined;
+let stopped = false;
+
+port.on('message', (m: ReplayMessage) => {
+  if (m.type === 'stop') stopped = true;
+  else room++;
+  const w = wake;
+  wake = undefined;
+  w?.();
+});
+
+function post(m: ReaderMessage): void {
+  port.postMessage(m, m.type === 'batch' ? [m.numbers.buffer as ArrayBuffer] : []);
+}
+
+try {
+  const source = await readTrace(createReadStream(data.path), data.name, data.options);
+  post({ type: 'head', format: source.format, timed: source.timed });
+  const events = source.events;
+  for (;;) {
+    while (room <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
+    if (stopped) {
+      await events.return();
+      break;
+    }
+    const batch = await events.nextBatch();
+    if (batch === undefined) {
+      post({ type: 'end' });
+      break;
+    }
+    room--;
+    post(packEvents(batch));
+  }
+} catch (err) {
+  const e = err as Error;
+  post({ type: 'error', message: e.message, usage: err instanceof UsageError, file: err instanceof TraceError ? err.file : undefined, line: err instanceof TraceError ? err.line : undefined });
+}
+port.close();

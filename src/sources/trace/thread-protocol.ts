@@ -1,0 +1,82 @@
+import type { ReadTraceOptions } from './read.js';
+import type { TraceEvent, TraceFormat } from './event.js';
+
+/**
+ * The messages between a trace-reading thread and the thread that replays the trace (see threaded.ts).
+ * Events travel in batches, packed: the four numbers of each event in one transferred Float64Array (NaN for
+ * "not given"), the keys as an array of strings, and the rarer HTTP fields only when a batch has any.
+ */
+
+/** ReaderData is what the reading thread is started with. */
+export interface ReaderData {
+  readonly path: string;
+  readonly name: string;
+  readonly options: ReadTraceOptions;
+  /** ahead is how many batches it may post before the replaying thread has taken them. */
+  readonly ahead: number;
+}
+
+/** HttpFields are the fields of an event that describe a request. */
+export type HttpFields = Pick<TraceEvent, 'method' | 'url' | 'headers' | 'bodyFile'>;
+
+export type ReaderMessage =
+  | { readonly type: 'head'; readonly format: TraceFormat; readonly timed: boolean }
+  | { readonly type: 'batch'; readonly numbers: Float64Array; readonly keys: readonly string[]; readonly http: ReadonlyArray<HttpFields | undefined> | undefined }
+  | { readonly type: 'end' }
+  | { readonly type: 'error'; readonly message: string; readonly usage: boolean; readonly file?: string | undefined; readonly line?: number | undefined };
+
+/** ReplayMessage: `taken` frees room for one more batch; `stop` ends the reading early. */
+export type ReplayMessage = { readonly type: 'taken' } | { readonly type: 'stop' };
+
+/** NUMBERS is how many numbers each event takes in a batch: tMs, tokens, serviceMs, status. */
+export const NUMBERS = 4;
+
+/** packEvents packs a batch of events for posting. */
+export function packEvents(events: readonly TraceEvent[]): Extract<ReaderMessage, { type: 'batch' }> {
+  const numbers = new Float64Array(events.length * NUMBERS);
+  const keys = new Array<string>(events.length);
+  let http: Array<HttpFields | undefined> | undefined;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const at = i * NUMBERS;
+    numbers[at] = e.tMs ?? NaN;
+    numbers[at + 1] = e.tokens ?? NaN;
+    numbers[at + 2] = e.serviceMs ?? NaN;
+    numbers[at + 3] = e.status ?? NaN;
+    keys[i] = e.key;
+    if (e.method !== undefined || e.url !== undefined || e.headers !== undefined || e.bodyFile !== undefined) {
+      http ??= new Array<HttpFields | undefined>(events.length);
+      http[i] = httpFieldsOf(e);
+    }
+  }
+  return { type: 'batch', numbers, keys, http };
+}
+
+function httpFieldsOf(e: TraceEvent): HttpFields {
+  const f: { -readonly [K in keyof HttpFields]: HttpFields[K] } = {};
+  if (e.method !== undefined) f.method = e.method;
+  if (e.url !== undefined) f.url = e.url;
+  if (e.headers !== undefined) f.headers = e.headers;
+  if (e.bodyFile !== undefined) f.bodyFile = e.bodyFile;
+  return f;
+}
+
+/** unpackEvents appends a posted batch's events to `out`, as the reader made them. */
+export function unpackEvents(batch: Extract<ReaderMessage, { type: 'batch' }>, out: TraceEvent[]): void {
+  const { numbers, keys, http } = batch;
+  for (let i = 0; i < keys.length; i++) {
+    const at = i * NUMBERS;
+    const e: { -readonly [K in keyof TraceEvent]: TraceEvent[K] } = { key: keys[i]! };
+    const tMs = numbers[at]!;
+    const tokens = numbers[at + 1]!;
+    const serviceMs = numbers[at + 2]!;
+    const status = numbers[at + 3]!;
+    if (tMs === tMs) e.tMs = tMs;
+    if (tokens === tokens) e.tokens = tokens;
+    if (serviceMs === serviceMs) e.serviceMs = serviceMs;
+    if (status === status) e.status = status;
+    const h = http?.[i];
+    if (h !== undefined) Object.assign(e, h);
+    out.push(e);
+  }
+}

@@ -1,0 +1,69 @@
+import test from 'ava';
+import { createReadStream, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TraceError, type TraceEvent } from '../src/sources/trace/event.js';
+import { readTrace, type ReadTraceOptions, type TraceSource } from '../src/sources/trace/read.js';
+import { readTraceThreaded } from '../src/sources/trace/threaded.js';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/traces/', import.meta.url));
+
+/** drain reads every event, and the error that ended the reading if one did. */
+async function drain(source: TraceSource): Promise<{ events: TraceEvent[]; error: string | undefined }> {
+  const events: TraceEvent[] = [];
+  try {
+    for await (const e of source.events) events.push(e);
+  } catch (err) {
+    return { events, error: `${(err as Error).constructor.name}: ${(err as Error).message}` };
+  }
+  return { events, error: undefined };
+}
+
+async function both(path: string, options: ReadTraceOptions = {}) {
+  const here = await readTrace(createReadStream(path), path, options);
+  const there = await readTraceThreaded(path, path, options);
+  return { here: { format: here.format, timed: here.timed, ...(await drain(here)) }, there: { format: there.format, timed: there.timed, ...(await drain(there)) } };
+}
+
+test('every trace fixture reads the same on a thread of its own: format, timing, events, errors', async (t) => {
+  const files = readdirSync(FIXTURES).filter((f) => !f.startsWith('.'));
+  t.true(files.length >= 8);
+  for (const f of files) {
+    const { here, there } = await both(join(FIXTURES, f));
+    t.deepEqual(there, here, f);
+  }
+});
+
+test('a bad line far into a long trace: the events before it, then the TraceError naming file and line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'throttle-threaded-'));
+  const path = join(dir, 'long.jsonl');
+  const good = Array.from({ length: 5000 }, (_, i) => `{"t":${i / 1000},"key":"k${i % 7}","duration":0.01,"status":${i % 3 === 0 ? 503 : 0}}`);
+  writeFileSync(path, `${good.join('\n')}\n{"t":"soon"}\n${good.slice(0, 10).join('\n')}\n`);
+  const { here, there } = await both(path);
+  t.is(there.events.length, 5000);
+  t.deepEqual(there, here);
+  const again = await readTraceThreaded(path, 'long.jsonl');
+  try {
+    for await (const _ of again.events);
+    t.fail('no error');
+  } catch (e) {
+    t.true(e instanceof TraceError);
+    t.is((e as TraceError).line, 5001);
+    t.regex((e as TraceError).message, /^long\.jsonl:5001: /);
+  }
+});
+
+test('a reader stopped early lets go of its thread, and a file that is not a trace fails before any event', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'throttle-threaded-'));
+  const path = join(dir, 'many.jsonl');
+  writeFileSync(path, Array.from({ length: 100_000 }, (_, i) => `{"t":${i / 1000}}\n`).join(''));
+  const source = await readTraceThreaded(path, path);
+  let n = 0;
+  for await (const _ of source.events) if (++n === 1000) break;
+  t.is(n, 1000);
+  const bad = join(dir, 'bad.txt');
+  writeFileSync(bad, '\u0001\u0002 not a trace\n');
+  await t.throwsAsync(readTraceThreaded(bad, 'bad.txt'), { instanceOf: TraceError, message: /^bad\.txt:1: cannot tell the trace format/ });
+  await t.throwsAsync(readTraceThreaded(join(dir, 'missing.jsonl'), 'missing.jsonl'), { message: /ENOENT/ });
+});
