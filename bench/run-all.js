@@ -6,7 +6,7 @@
 // PACE_J (pacing), STARTUP_RUNS (startup), ONLY=core,spawn,... to run some sections, LOAD_MAX and
 // LOAD_WAIT_SEC (wait for a quiet machine before each section), DURATION, HTTP_RUNS, PACE_RUNS, HTTP_PROFILE,
 // PROFILE_SEC (http; HTTP_RUNS defaults to RUNS, then 1), PROXY_RUNS, PROXY_C (proxy; PROXY_RUNS defaults to RUNS),
-// TRACE_LINES, TRACE_RUNS (trace).
+// TRACE_LINES, TRACE_RUNS, TRACE_BIG (trace).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +46,7 @@ const summary = {
   cpus: availableParallelism(),
   cpuModel: cpus()[0]?.model,
   loadavgBefore: loadavg(),
-  env: Object.fromEntries(['MS', 'RUNS', 'ALLOC_CALLS', 'N', 'JS', 'REPS', 'PACE_CASES', 'PACE_J', 'STARTUP_RUNS', 'ONLY', 'LOAD_MAX', 'LOAD_WAIT_SEC', 'DURATION', 'HTTP_RUNS', 'PACE_RUNS', 'HTTP_PROFILE', 'PROFILE_SEC', 'PROXY_RUNS', 'PROXY_C', 'TRACE_LINES', 'TRACE_RUNS'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+  env: Object.fromEntries(['MS', 'RUNS', 'ALLOC_CALLS', 'N', 'JS', 'REPS', 'PACE_CASES', 'PACE_J', 'STARTUP_RUNS', 'ONLY', 'LOAD_MAX', 'LOAD_WAIT_SEC', 'DURATION', 'HTTP_RUNS', 'PACE_RUNS', 'HTTP_PROFILE', 'PROFILE_SEC', 'PROXY_RUNS', 'PROXY_C', 'TRACE_LINES', 'TRACE_RUNS', 'TRACE_BIG'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
   sections: {},
   errors: {},
 };
@@ -120,7 +120,9 @@ if (s.redis) {
 }
 if (s.trace) {
   const t = s.trace;
-  lines.push(`trace    read 1,000,000 JSON Lines lines    ${sig(t.targets.readPerMillionSec.value)} s  target < 1 s   ${passFail(t.targets.readPerMillionSec.pass)} (bench -r 20000/s -j 64 on ${t.events} events: ${sig(t.median.benchWallSec)} s, peak RSS ${sig(t.median.benchRssMb)} MB)`);
+  lines.push(`trace    read 1,000,000 JSON Lines lines    ${sig(t.targets.readPerMillionSec.value)} s  target < 1 s   ${passFail(t.targets.readPerMillionSec.pass)}`);
+  lines.push(`trace    simulate 1,000,000 events          ${sig(t.targets.simulatePerMillionSec.value)} s  target < 2 s   ${passFail(t.targets.simulatePerMillionSec.pass)} (${sig(t.targets.simulateEventsPerSec.value)} events/s, target > 1,000,000: ${passFail(t.targets.simulateEventsPerSec.pass)}; peak RSS ${sig(t.median.benchRssMb)} MB)`);
+  if (t.targets.bigRssMb) lines.push(`trace    simulate ${t.big.events.toLocaleString('en-US')} events: peak RSS ${sig(t.big.rssMb)} MB  target < 200 MB   ${passFail(t.targets.bigRssMb.pass)} (${sig(t.big.wallSec)} s)`);
 }
 summary.headline = lines;
 

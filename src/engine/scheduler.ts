@@ -131,6 +131,10 @@ export class Scheduler<P = unknown> {
   readonly #clock: Clock;
   readonly #stop = new AbortController();
   readonly #kill = new AbortController();
+  /** #stopSignal is #stop.signal, read once: the getter validates its receiver on every read. */
+  readonly #stopSignal = this.#stop.signal;
+  /** #stopped is #stopSignal.aborted, kept as a plain field for the checks made once per job. */
+  #stopped = false;
   readonly #contexts: AttemptContext[] = [];
 
   #active = 0;
@@ -176,7 +180,7 @@ export class Scheduler<P = unknown> {
     this.#perKeyInflight = perKey?.concurrency === undefined || perKey.concurrency === Infinity ? undefined : new KeyedInflight(perKey.concurrency);
     // Every job waiting for a slot, a token or a backoff, and every running attempt, listens on these two
     // signals: thousands of listeners are the design, not a leak, so Node must not warn past ten.
-    setMaxListeners(0, this.#stop.signal, this.#kill.signal);
+    setMaxListeners(0, this.#stopSignal, this.#kill.signal);
   }
 
   /** running is how many attempts execute right now. */
@@ -191,7 +195,7 @@ export class Scheduler<P = unknown> {
 
   /** stopping is true once stop() or kill() was called. */
   get stopping(): boolean {
-    return this.#stop.signal.aborted;
+    return this.#stopped;
   }
 
   /** sourceBusy is the pending read from the source, if any (the simulation waits for it before moving time). */
@@ -217,7 +221,8 @@ export class Scheduler<P = unknown> {
    * interrupted, and running attempts get their `stop` signal (a command gets SIGTERM).
    */
   stop(): void {
-    if (!this.#stop.signal.aborted) this.#stop.abort(STOPPED);
+    this.#stopped = true;
+    if (!this.#stopSignal.aborted) this.#stop.abort(STOPPED);
     // Jobs waiting for their turn at the bucket end as interrupted, like those sleeping on it.
     const waiting = this.#tokenQueue.splice(this.#tokenHead);
     this.#tokenQueue.length = this.#tokenHead = 0;
@@ -380,7 +385,7 @@ export class Scheduler<P = unknown> {
           const waitMs = arrivalMs - this.#clock.now();
           if (waitMs > 0) {
             try {
-              await this.#clock.sleep(waitMs, this.#stop.signal);
+              await this.#clock.sleep(waitMs, this.#stopSignal);
             } catch {
               break;
             }
@@ -407,14 +412,14 @@ export class Scheduler<P = unknown> {
   #admit(job: Job<P>, arrivalMs: number): void {
     this.#active++;
     this.#jobs++;
-    if (this.events.wants('arrived')) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
+    if (this.events.wanted.arrived > 0) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
     void this.#runJob(job, arrivalMs);
   }
 
   /** #finish announces a job's Result and makes room for the next one. */
   #finish(job: Job<P>, result: Result): void {
     this.#active--;
-    if (this.events.wants('done')) this.events.emit({ type: 'done', job, result });
+    if (this.events.wanted.done > 0) this.events.emit({ type: 'done', job, result });
     const wake = this.#wakeFeeder;
     this.#wakeFeeder = undefined;
     this.#waitingRoom = false;
@@ -431,7 +436,7 @@ export class Scheduler<P = unknown> {
   async #runJob(job: Job<P>, arrivalMs: number): Promise<void> {
     const clock = this.#clock;
     const o = this.#o;
-    const stop = this.#stop.signal;
+    const stop = this.#stopSignal;
     let throttleMs = 0;
     let backoffMs = 0;
     let serviceMs = 0;
@@ -443,7 +448,7 @@ export class Scheduler<P = unknown> {
     let last: AttemptOutcome | undefined;
     try {
       for (;;) {
-        if (stop.aborted) break;
+        if (this.#stopped) break;
         attempt++;
         // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it
         // was due, which may lie before the scheduler got to it.
@@ -491,13 +496,13 @@ export class Scheduler<P = unknown> {
           status = 'ok';
           break;
         }
-        if (stop.aborted) break;
+        if (this.#stopped) break;
         const delayMs = last.retryable ? o.retry.next(job.seq, attempt, last.retryAfterMs) : undefined;
         if (delayMs === undefined) {
           status = slot === undefined ? 'rejected' : 'failed';
           break;
         }
-        if (this.events.wants('retrying')) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
+        if (this.events.wanted.retrying > 0) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
         const t = clock.now();
         await clock.sleep(delayMs, stop);
         backoffMs += clock.now() - t;
@@ -572,7 +577,7 @@ export class Scheduler<P = unknown> {
    */
   async #pass(job: Job<P>): Promise<Slot | undefined> {
     const o = this.#o;
-    const stop = this.#stop.signal;
+    const stop = this.#stopSignal;
     const group = job.group ?? '';
     const perKey = this.#perKeyInflight;
     for (;;) {
@@ -665,7 +670,7 @@ export class Scheduler<P = unknown> {
         this.#pausedUntil.delete(group);
         return;
       }
-      await this.#clock.sleep(waitMs, this.#stop.signal);
+      await this.#clock.sleep(waitMs, this.#stopSignal);
     }
   }
 
@@ -699,7 +704,7 @@ export class Scheduler<P = unknown> {
     const delayMs = r === undefined ? 0 : r.delayFrom(t);
     if (delayMs > 0) {
       try {
-        await clock.sleep(delayMs, this.#stop.signal);
+        await clock.sleep(delayMs, this.#stopSignal);
       } catch (err) {
         this.#cancelToken(r!);
         throw err;
@@ -733,7 +738,7 @@ export class Scheduler<P = unknown> {
     const delayMs = r.delayFrom(t);
     if (delayMs <= 0) return;
     try {
-      await clock.sleep(delayMs, this.#stop.signal);
+      await clock.sleep(delayMs, this.#stopSignal);
     } catch (err) {
       r.cancelAt(clock.now());
       throw err;
@@ -742,19 +747,19 @@ export class Scheduler<P = unknown> {
 
   /** #sharedToken waits for the shared bucket's tokens, if there is one (after the local ones: they are spent). */
   #sharedToken(n: number): Promise<void> | undefined {
-    return this.#o.shared?.token(n, this.#stop.signal);
+    return this.#o.shared?.token(n, this.#stopSignal);
   }
 
   /** #context is the AttemptContext of an attempt number: the same object for every job's k-th attempt. */
   #context(attempt: number): AttemptContext {
-    return (this.#contexts[attempt] ??= { attempt, stop: this.#stop.signal, kill: this.#kill.signal });
+    return (this.#contexts[attempt] ??= { attempt, stop: this.#stopSignal, kill: this.#kill.signal });
   }
 
   /** #started counts an attempt that passed the gates as running. */
   #started(job: Job<P>, attempt: number): void {
     this.#running++;
     if (this.#running > this.#peakRunning) this.#peakRunning = this.#running;
-    if (this.events.wants('started')) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
+    if (this.events.wanted.started > 0) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
   }
 
   /** #ended gives an attempt's slot back, and starts the pause its outcome asks for. */
@@ -765,7 +770,7 @@ export class Scheduler<P = unknown> {
     if (outcome.pauseMs !== undefined) this.#pause(job.group ?? '', outcome.pauseMs);
     slot.release();
     this.#running--;
-    if (this.events.wants('attempted')) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
+    if (this.events.wanted.attempted > 0) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
   }
 }
 

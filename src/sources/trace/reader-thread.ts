@@ -24,7 +24,7 @@ port.on('message', (m: ReplayMessage) => {
 });
 
 function post(m: ReaderMessage): void {
-  port.postMessage(m, m.type === 'batch' ? [m.numbers.buffer as ArrayBuffer] : []);
+  port.postMessage(m, m.type === 'batch' ? [m.numbers.buffer as ArrayBuffer, m.keyAt.buffer as ArrayBuffer] : []);
 }
 
 try {

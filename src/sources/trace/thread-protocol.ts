@@ -21,7 +21,14 @@ export type HttpFields = Pick<TraceEvent, 'method' | 'url' | 'headers' | 'bodyFi
 
 export type ReaderMessage =
   | { readonly type: 'head'; readonly format: TraceFormat; readonly timed: boolean }
-  | { readonly type: 'batch'; readonly numbers: Float64Array; readonly keys: readonly string[]; readonly http: ReadonlyArray<HttpFields | undefined> | undefined }
+  | {
+      readonly type: 'batch';
+      readonly numbers: Float64Array;
+      /** keys holds each distinct key of the batch once; keyAt[i] is the index of event i's key in it. */
+      readonly keys: readonly string[];
+      readonly keyAt: Uint32Array;
+      readonly http: ReadonlyArray<HttpFields | undefined> | undefined;
+    }
   | { readonly type: 'end' }
   | { readonly type: 'error'; readonly message: string; readonly usage: boolean; readonly file?: string | undefined; readonly line?: number | undefined };
 
@@ -34,7 +41,10 @@ export const NUMBERS = 4;
 /** packEvents packs a batch of events for posting. */
 export function packEvents(events: readonly TraceEvent[]): Extract<ReaderMessage, { type: 'batch' }> {
   const numbers = new Float64Array(events.length * NUMBERS);
-  const keys = new Array<string>(events.length);
+  // Traces repeat their keys ("GET /api", "", a few hosts): each goes across once per batch.
+  const keys: string[] = [];
+  const keyIndex = new Map<string, number>();
+  const keyAt = new Uint32Array(events.length);
   let http: Array<HttpFields | undefined> | undefined;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
@@ -43,13 +53,18 @@ export function packEvents(events: readonly TraceEvent[]): Extract<ReaderMessage
     numbers[at + 1] = e.tokens ?? NaN;
     numbers[at + 2] = e.serviceMs ?? NaN;
     numbers[at + 3] = e.status ?? NaN;
-    keys[i] = e.key;
+    let k = keyIndex.get(e.key);
+    if (k === undefined) {
+      k = keys.push(e.key) - 1;
+      keyIndex.set(e.key, k);
+    }
+    keyAt[i] = k;
     if (e.method !== undefined || e.url !== undefined || e.headers !== undefined || e.bodyFile !== undefined) {
       http ??= new Array<HttpFields | undefined>(events.length);
       http[i] = httpFieldsOf(e);
     }
   }
-  return { type: 'batch', numbers, keys, http };
+  return { type: 'batch', numbers, keys, keyAt, http };
 }
 
 function httpFieldsOf(e: TraceEvent): HttpFields {
@@ -63,10 +78,10 @@ function httpFieldsOf(e: TraceEvent): HttpFields {
 
 /** unpackEvents appends a posted batch's events to `out`, as the reader made them. */
 export function unpackEvents(batch: Extract<ReaderMessage, { type: 'batch' }>, out: TraceEvent[]): void {
-  const { numbers, keys, http } = batch;
-  for (let i = 0; i < keys.length; i++) {
+  const { numbers, keys, keyAt, http } = batch;
+  for (let i = 0; i < keyAt.length; i++) {
     const at = i * NUMBERS;
-    const e: { -readonly [K in keyof TraceEvent]: TraceEvent[K] } = { key: keys[i]! };
+    const e: { -readonly [K in keyof TraceEvent]: TraceEvent[K] } = { key: keys[keyAt[i]!]! };
     const tMs = numbers[at]!;
     const tokens = numbers[at + 1]!;
     const serviceMs = numbers[at + 2]!;
