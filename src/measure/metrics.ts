@@ -347,7 +347,8 @@ export class Metrics {
   readonly service = new Distribution();
   readonly timeline = new Timeline();
   readonly #status: Record<Status, number> = { ok: 0, failed: 0, rejected: 0, interrupted: 0 };
-  readonly #outcomes = new Map<string, number>();
+  /** #outcomes counts final codes as they come (numbers and names), turned into text once, for the summary. */
+  readonly #outcomes = new Map<number | string | undefined, number>();
   #total = 0;
   #retried = 0;
   #attempts = 0;
@@ -360,8 +361,7 @@ export class Metrics {
     this.#status[r.status]++;
     this.#attempts += r.attempts;
     if (r.attempts > 1) this.#retried++;
-    const code = r.code === undefined ? 'none' : String(r.code);
-    this.#outcomes.set(code, (this.#outcomes.get(code) ?? 0) + 1);
+    this.#outcomes.set(r.code, (this.#outcomes.get(r.code) ?? 0) + 1);
     if (r.arrivalMs < this.#firstArrivalMs) this.#firstArrivalMs = r.arrivalMs;
     if (r.arrivalMs > this.#lastArrivalMs) this.#lastArrivalMs = r.arrivalMs;
     this.throttle.add(r.throttleMs);
@@ -378,7 +378,12 @@ export class Metrics {
     const span = this.#lastArrivalMs - this.#firstArrivalMs;
     const perSecond = (n: number): number => (seconds > 0 ? round3(n / seconds) : 0);
     const outcomes: Record<string, number> = {};
-    for (const [code, n] of [...this.#outcomes].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) outcomes[code] = n;
+    const byName = new Map<string, number>();
+    for (const [code, n] of this.#outcomes) {
+      const name = code === undefined ? 'none' : String(code);
+      byName.set(name, (byName.get(name) ?? 0) + n);
+    }
+    for (const [code, n] of [...byName].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) outcomes[code] = n;
     return {
       jobs: {
         total: this.#total,

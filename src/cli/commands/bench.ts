@@ -10,10 +10,6 @@ import type { HttpPayload } from '../../executors/http.js';
 import { SimulatedExecutor, type SimulatedWork } from '../../executors/simulated.js';
 import { Metrics, type RunData } from '../../measure/metrics.js';
 import { type Assertion, evaluate, formatAssertions, parseAssertion } from '../../report/assert.js';
-import { formatCompare, parseReport } from '../../report/compare.js';
-import { formatHgrm } from '../../report/hgrm.js';
-import { formatDetailedSummary } from '../../report/histogram.js';
-import { formatHtml } from '../../report/html.js';
 import { buildReport, formatJson, type Report, type ReportConfig } from '../../report/json.js';
 import { commandLine } from '../../report/quote.js';
 import { formatMs, formatRate } from '../../report/text.js';
@@ -55,7 +51,9 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
   // Everything the user typed is checked before the trace is read.
   const asserts = s.asserts.map(checkedAssertion);
   const service = s.service === undefined ? undefined : checked('--service', () => parseServiceDist(s.service!));
-  const previous = s.compare === undefined ? undefined : checked(`--compare ${s.compare}`, () => parseReport(readFileSync(s.compare!, 'utf8'), s.compare!));
+  // The reporters a run may not need are loaded when it does (start-up counts on short traces).
+  const compare = s.compare === undefined ? undefined : await import('../../report/compare.js');
+  const previous = compare === undefined ? undefined : checked(`--compare ${s.compare}`, () => compare.parseReport(readFileSync(s.compare!, 'utf8'), s.compare!));
   const format = s.format as TraceFormat | undefined;
   const options: ReadTraceOptions = {
     ...(format === undefined ? {} : { format }),
@@ -95,10 +93,10 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
   }
 
   const paint = await loadPaint(io.stdout, io.env);
-  io.stdout.write(s.json ? formatJson(report) : formatDetailedSummary(report, data, paint));
-  if (s.hgrm !== undefined) await writeFile(s.hgrm, formatHgrm(data.histograms.latency));
-  if (s.html !== undefined) await writeFile(s.html, formatHtml(report, data));
-  if (previous !== undefined) (s.json ? io.stderr : io.stdout).write(formatCompare(previous, report, paint));
+  io.stdout.write(s.json ? formatJson(report) : (await import('../../report/histogram.js')).formatDetailedSummary(report, data, paint));
+  if (s.hgrm !== undefined) await writeFile(s.hgrm, (await import('../../report/hgrm.js')).formatHgrm(data.histograms.latency));
+  if (s.html !== undefined) await writeFile(s.html, (await import('../../report/html.js')).formatHtml(report, data));
+  if (previous !== undefined) (s.json ? io.stderr : io.stdout).write(compare!.formatCompare(previous, report, paint));
   if (asserts.length > 0) {
     const results = asserts.map((a) => evaluate(a, report));
     (s.json ? io.stderr : io.stdout).write(formatAssertions(results, s.json ? await loadPaint(io.stderr, io.env) : paint));

@@ -17,7 +17,7 @@ let stopped = false;
 
 port.on('message', (m: ReplayMessage) => {
   if (m.type === 'stop') stopped = true;
-  else room++;
+  else room += m.batches;
   const w = wake;
   wake = undefined;
   w?.();

@@ -32,8 +32,8 @@ export type ReaderMessage =
   | { readonly type: 'end' }
   | { readonly type: 'error'; readonly message: string; readonly usage: boolean; readonly file?: string | undefined; readonly line?: number | undefined };
 
-/** ReplayMessage: `taken` frees room for one more batch; `stop` ends the reading early. */
-export type ReplayMessage = { readonly type: 'taken' } | { readonly type: 'stop' };
+/** ReplayMessage: `taken` frees room for `batches` more batches; `stop` ends the reading early. */
+export type ReplayMessage = { readonly type: 'taken'; readonly batches: number } | { readonly type: 'stop' };
 
 /** NUMBERS is how many numbers each event takes in a batch: tMs, tokens, serviceMs, status. */
 export const NUMBERS = 4;

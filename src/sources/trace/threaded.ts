@@ -9,6 +9,9 @@ import { type ReaderData, type ReaderMessage, type ReplayMessage, unpackEvents }
 /** AHEAD: batches (of a few hundred events) the reading thread may run ahead: memory stays bounded. */
 const AHEAD = 16;
 
+/** CREDIT: batches taken before the reading thread is told (a message per batch would cost more than it says). */
+const CREDIT = AHEAD / 4;
+
 /**
  * readTraceThreaded is readTrace for a file, done on a thread of its own: reading and parsing a long trace
  * then runs beside the replay instead of taking turns with it (on two cores, a million-event simulation
@@ -17,7 +20,8 @@ const AHEAD = 16;
  */
 export async function readTraceThreaded(path: string, name: string, options: ReadTraceOptions = {}): Promise<TraceSource> {
   const data: ReaderData = { path, name, options, ahead: AHEAD };
-  const worker = new Worker(new URL('./reader-thread.js', import.meta.url), { workerData: data });
+  // The thread needs none of the process's node flags (some, like --input-type, would even stop it).
+  const worker = new Worker(new URL('./reader-thread.js', import.meta.url), { workerData: data, execArgv: [] });
   const inbox: ReaderMessage[] = [];
   let waiting: ((m: ReaderMessage) => void) | undefined;
   let exited = false;
@@ -50,12 +54,16 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
     throw errorOf(head);
   }
   let done = false;
+  let taken = 0;
   const events: TraceEvents = new BatchedIterator<TraceEvent>(
     async (out) => {
       if (done) return false;
       const m = await receive();
       if (m.type === 'batch') {
-        send({ type: 'taken' });
+        if (++taken === CREDIT) {
+          send({ type: 'taken', batches: taken });
+          taken = 0;
+        }
         unpackEvents(m, out);
         return true;
       }
