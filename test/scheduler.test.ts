@@ -5,7 +5,7 @@ import { Inf, Limiter } from '../src/core/limiter.js';
 import { RetryPolicy } from '../src/core/retry.js';
 import { type ArrivalMode, Scheduler } from '../src/engine/scheduler.js';
 import { runSimulated } from '../src/engine/simulate.js';
-import type { Job, Result } from '../src/engine/types.js';
+import type { Executor, Job, Result } from '../src/engine/types.js';
 import { SimulatedExecutor, type SimulatedWork } from '../src/executors/simulated.js';
 
 interface Case {
@@ -276,4 +276,44 @@ test('a source that hands out batches gives the same run as one that hands out j
   t.is(handed, 3);
   t.deepEqual(byBatch.results, oneByOne.results);
   t.deepEqual(byBatch.starts, oneByOne.starts);
+});
+
+test('jobs waiting out a backoff leave their room to the jobs behind them (up to the lookahead again)', async (t) => {
+  // Lookahead 2: jobs 0 and 1 fail at once and back off for 1 s; jobs 2 and 3 must not wait for them.
+  const jobs = work(4, 10, { status: (attempt: number) => (attempt === 1 ? 1 : 0) }).map((j) => (j.seq < 2 ? j : { ...j, payload: { serviceMs: 10 } }));
+  const { starts, results } = await simulate(jobs, { lookahead: 2, retries: 1, baseMs: 1000 });
+  const firstStart = (seq: number) => starts.find(([s]) => s === seq)![1];
+  t.is(firstStart(2), 10);
+  t.is(firstStart(3), 10);
+  t.true(results.every((r) => r.status === 'ok'));
+  t.deepEqual(results.map((r) => r.attempts), [2, 2, 1, 1]);
+});
+
+test('generated load: a slow first start does not push back the schedule of the jobs admitted with it', async (t) => {
+  const clock = new ManualClock(0);
+  const slowStart: Executor<SimulatedWork> = {
+    execute: (job, ctx) => {
+      // The first attempt takes 5 ms of the run's own time before it is under way (a connection, lazily
+      // loaded code): the clock moves on while nothing else can run.
+      if (job.seq === 0) clock.advance(5);
+      return clock.after(0, { ok: true, code: 0, retryable: false }, ctx.kill);
+    },
+  };
+  const scheduler = new Scheduler<SimulatedWork>(work(20, 0), slowStart, {
+    clock,
+    limiter: new Limiter(1000, 1, { clock }),
+    inflight: new InflightLimiter({ limit: Infinity }),
+    onFull: 'wait',
+    retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 100, maxDelayMs: 1000, jitter: 'none' }),
+    arrivals: 'schedule',
+    lookahead: 100,
+  });
+  const starts: number[] = [];
+  scheduler.events.on((e) => {
+    if (e.type === 'started') starts[e.job.seq] = e.atMs;
+  }, ['started']);
+  await runSimulated(scheduler, clock);
+  // Jobs 1-4 were due while the first one started: they start late, at once; from job 5 on, on time.
+  t.deepEqual(starts.slice(0, 6), [0, 5, 5, 5, 5, 5]);
+  t.deepEqual(starts.slice(6), Array.from({ length: 14 }, (_, k) => k + 6));
 });

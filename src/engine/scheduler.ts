@@ -57,7 +57,11 @@ export interface SchedulerOptions {
   onFull: 'wait' | 'reject';
   retry: RetryPolicy<number>;
   arrivals: ArrivalMode;
-  /** lookahead bounds the jobs taken from the source and not yet done (memory and read-ahead). */
+  /**
+   * lookahead bounds the jobs taken from the source and not yet done (memory and read-ahead). Jobs waiting
+   * out a backoff, up to as many again, do not count: they hold no slot, and a target that asks for a
+   * pause must not stop the jobs behind them from being taken (at most twice `lookahead` are held).
+   */
   lookahead: number;
   /** durationMs stops taking new jobs once their arrival lies this far past the start. */
   durationMs?: number;
@@ -147,6 +151,10 @@ export class Scheduler<P = unknown> {
   /** #feeding is true while the feeder runs; #waitingRoom while it waits for the lookahead to free up. */
   #feeding = false;
   #waitingRoom = false;
+  /** #backingOff counts jobs waiting out a backoff (see SchedulerOptions.lookahead). */
+  #backingOff = 0;
+  /** #admitting is true while the feeder admits a job of generated load (see #runJob). */
+  #admitting = false;
   /** #pausedUntil maps a group to the time before which none of its jobs may pass the gates. */
   readonly #pausedUntil = new Map<string, number>();
   readonly #perKey: KeyedLimiters | undefined;
@@ -330,19 +338,20 @@ export class Scheduler<P = unknown> {
       batched !== undefined ? undefined : Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
     let batch: readonly Job<P>[] = [];
     let at = 0;
-    // The schedule of generated load: an unhindered twin of the bucket, always asked at the start time, so
-    // the k-th job's due time depends on k only, never on how late the run is.
+    // The schedule of generated load: an unhindered twin of the bucket, always asked at the time the first
+    // job is admitted, so the k-th job's due time depends on k only, never on how late the run is.
     const limit = o.limiter.limit();
     const schedule = o.arrivals === 'schedule' && limit !== Infinity && o.plan === undefined ? new Limiter(limit, o.limiter.burst(), { clock: this.#clock }) : undefined;
     // With a plan the schedule follows it: the k-th token of an unhindered bucket playing the same staircase.
     const planDue = o.arrivals === 'schedule' && o.plan !== undefined ? o.plan.dueTimes(o.limiter.burst()) : undefined;
     let planTokens = 0;
+    let scheduleStartMs: number | undefined;
     const untilMs = o.durationMs === undefined ? Infinity : startMs + o.durationMs;
     let exhausted = false;
     this.#feeding = true;
     try {
       for (;;) {
-        while (this.#active >= o.lookahead && !this.stopping) {
+        while (this.#active - Math.min(this.#backingOff, o.lookahead) >= o.lookahead && !this.stopping) {
           this.#waitingRoom = true;
           await new Promise<void>((resolve) => {
             this.#wakeFeeder = resolve;
@@ -391,7 +400,9 @@ export class Scheduler<P = unknown> {
             }
           }
         } else if (schedule !== undefined) {
-          arrivalMs = schedule.reserveN(startMs, job.tokens ?? 1).timeToActMs;
+          // Counted from the first job's admission, when the bucket is first asked: counted from the run's
+          // start, the set-up between the two (cold code, a first read) would make every job that much late.
+          arrivalMs = schedule.reserveN((scheduleStartMs ??= this.#clock.now()), job.tokens ?? 1).timeToActMs;
         } else if (planDue !== undefined) {
           planTokens += job.tokens ?? 1;
           arrivalMs = startMs + planDue(planTokens);
@@ -399,7 +410,11 @@ export class Scheduler<P = unknown> {
           arrivalMs = this.#clock.now();
         }
         if (arrivalMs > untilMs || this.stopping) break;
+        // Generated load is admitted many jobs in one pass; each reserves its tokens as it is admitted, and
+        // any that could start at once waits for the pass to end (see #runJob).
+        this.#admitting = schedule !== undefined || planDue !== undefined;
         this.#admit(job, arrivalMs);
+        this.#admitting = false;
       }
     } finally {
       this.#sourceBusy = undefined;
@@ -420,11 +435,17 @@ export class Scheduler<P = unknown> {
   #finish(job: Job<P>, result: Result): void {
     this.#active--;
     if (this.events.wanted.done > 0) this.events.emit({ type: 'done', job, result });
+    this.#roomFreed();
+    if (this.#active === 0) this.#allDone?.();
+  }
+
+  /** #roomFreed wakes the feeder if it waits for lookahead room (a job finished or began a backoff). */
+  #roomFreed(): void {
     const wake = this.#wakeFeeder;
+    if (wake === undefined) return;
     this.#wakeFeeder = undefined;
     this.#waitingRoom = false;
-    wake?.();
-    if (this.#active === 0) this.#allDone?.();
+    wake();
   }
 
   /**
@@ -456,9 +477,13 @@ export class Scheduler<P = unknown> {
         let slot: Slot | undefined;
         const ready = this.#passNow(job);
         if (ready === undefined) slot = await this.#pass(job);
-        else if (ready.waitMs <= 0) slot = ready.slot;
+        else if (ready.waitMs <= 0 && !this.#admitting) slot = ready.slot;
         else {
           // The token wait of #token, awaited here: one promise between the reservation and the start.
+          // Subtleness: a job of generated load whose token is there at once still yields (a wait of 0)
+          // while the feeder is admitting. Starting it there and then would run its executor before the
+          // next jobs reserve their tokens, and a slow first request (a connection, code loaded lazily)
+          // would push the bucket's whole timeline back, never to be made up.
           try {
             await clock.sleep(ready.waitMs, stop);
           } catch (err) {
@@ -504,7 +529,13 @@ export class Scheduler<P = unknown> {
         }
         if (this.events.wanted.retrying > 0) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
         const t = clock.now();
-        await clock.sleep(delayMs, stop);
+        this.#backingOff++;
+        this.#roomFreed();
+        try {
+          await clock.sleep(delayMs, stop);
+        } finally {
+          this.#backingOff--;
+        }
         backoffMs += clock.now() - t;
       }
     } catch (err) {

@@ -39,7 +39,13 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
   // Load whose rate is found or changed while running (see `arrivals` below) is generated as the run goes:
   // no more requests are made ready than can be in flight, so none waits long for a rate it cannot know.
   const steered = s.mode === 'load' && (s.adaptive || s.controlFile !== undefined);
-  const lookahead = steered ? (s.concurrency === Infinity ? 64 : s.concurrency) : s.concurrency === Infinity ? 4096 : Math.min(Math.max(4 * s.concurrency, 256), 65_536);
+  // Closed-loop load (no rate: each request goes out as one finishes) has no schedule to keep: only as many
+  // requests are made ready as may be in flight, so each finds its slot free instead of queueing for one.
+  const closedLoop = s.mode === 'load' && s.ratePerSec === Infinity && s.onFull === 'wait' && s.mutatingConcurrency === undefined;
+  let lookahead: number;
+  if (steered) lookahead = s.concurrency === Infinity ? 64 : s.concurrency;
+  else if (closedLoop && s.concurrency !== Infinity) lookahead = s.concurrency;
+  else lookahead = s.concurrency === Infinity ? 4096 : Math.min(Math.max(4 * s.concurrency, 256), 65_536);
   const scheduler = new Scheduler<HttpPayload>(source, executor, {
     limiter,
     inflight,
