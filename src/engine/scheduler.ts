@@ -467,18 +467,26 @@ export class Scheduler<P = unknown> {
     let tried = 0;
     let status: Status = 'interrupted';
     let last: AttemptOutcome | undefined;
+    // The clock is read once per instant (performance.now() costs a tenth of a microsecond, a few times per
+    // job): nowMs holds the last reading while nothing has been awaited since, else undefined.
+    let nowMs: number | undefined;
     try {
       for (;;) {
         if (this.#stopped) break;
         attempt++;
         // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it
         // was due, which may lie before the scheduler got to it.
-        const heldFromMs = attempt === 1 ? arrivalMs : clock.now();
+        const heldFromMs = attempt === 1 ? arrivalMs : (nowMs ?? clock.now());
         let slot: Slot | undefined;
+        let grantMs: number;
         const ready = this.#passNow(job);
-        if (ready === undefined) slot = await this.#pass(job);
-        else if (ready.waitMs <= 0 && !this.#admitting) slot = ready.slot;
-        else {
+        if (ready === undefined) {
+          slot = await this.#pass(job);
+          grantMs = clock.now();
+        } else if (ready.waitMs <= 0 && !this.#admitting) {
+          slot = ready.slot;
+          grantMs = ready.atMs;
+        } else {
           // The token wait of #token, awaited here: one promise between the reservation and the start.
           // Subtleness: a job of generated load whose token is there at once still yields (a wait of 0)
           // while the feeder is admitting. Starting it there and then would run its executor before the
@@ -498,22 +506,24 @@ export class Scheduler<P = unknown> {
             ready.slot.release();
             slot = await this.#pass(job);
           } else slot = ready.slot;
+          grantMs = clock.now();
         }
-        const grantMs = clock.now();
+        nowMs = grantMs;
         tried = attempt;
         throttleMs += Math.max(0, grantMs - heldFromMs);
         grantedMs ??= grantMs;
         if (slot === undefined) {
           last = { ok: false, code: 'rejected', retryable: true, error: 'in-flight cap full' };
         } else {
-          this.#started(job, attempt);
+          this.#started(job, attempt, grantMs);
           try {
             last = await this.#executor.execute(job, this.#context(attempt));
           } catch (err) {
             last = this.#kill.signal.aborted && err === this.#kill.signal.reason ? KILLED : { ok: false, code: 'error', retryable: false, error: `internal error (a bug): ${String(err)}` };
           }
-          this.#ended(job, attempt, slot, last);
-          serviceMs += clock.now() - grantMs;
+          nowMs = clock.now();
+          this.#ended(job, attempt, slot, last, nowMs);
+          serviceMs += nowMs - grantMs;
           startedMs ??= grantMs;
           if (o.adaptive !== undefined) this.#adapt(last, grantMs);
         }
@@ -527,20 +537,23 @@ export class Scheduler<P = unknown> {
           status = slot === undefined ? 'rejected' : 'failed';
           break;
         }
-        if (this.events.wanted.retrying > 0) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: clock.now() });
-        const t = clock.now();
+        const t = (nowMs = clock.now());
+        if (this.events.wanted.retrying > 0) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: t });
         this.#backingOff++;
         this.#roomFreed();
+        nowMs = undefined;
         try {
           await clock.sleep(delayMs, stop);
         } finally {
           this.#backingOff--;
         }
-        backoffMs += clock.now() - t;
+        nowMs = clock.now();
+        backoffMs += nowMs - t;
       }
     } catch (err) {
       if (!(stop.aborted && stop.reason === err)) throw err;
       // Stopped while waiting for a token, a slot or a backoff: the job ends interrupted.
+      nowMs = undefined;
     } finally {
       o.retry.forget(job.seq);
     }
@@ -550,7 +563,7 @@ export class Scheduler<P = unknown> {
       arrivalMs,
       grantedMs,
       startedMs,
-      endedMs: clock.now(),
+      endedMs: nowMs ?? clock.now(),
       attempts: tried,
       status,
       code: last?.code,
@@ -579,9 +592,9 @@ export class Scheduler<P = unknown> {
     if (!free && (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - t > TOKEN_HORIZON_MS)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
     if (slot === undefined) return undefined;
-    if (free) return { slot, waitMs: 0, reservation: undefined };
+    if (free) return { slot, atMs: t, waitMs: 0, reservation: undefined };
     if (this.#planNext !== undefined) this.#applyPlan(t);
-    if (limiter.limit() === Infinity) return { slot, waitMs: 0, reservation: undefined };
+    if (limiter.limit() === Infinity) return { slot, atMs: t, waitMs: 0, reservation: undefined };
     const r = limiter.reserveN(t, job.tokens ?? 1);
     if (!r.ok) {
       // More tokens than the burst: #pass says so. No slot was queued for (tryAcquire never overtakes a
@@ -590,7 +603,7 @@ export class Scheduler<P = unknown> {
       return undefined;
     }
     if (r.timeToActMs > this.#lastDueMs) this.#lastDueMs = r.timeToActMs;
-    return { slot, waitMs: r.delayFrom(t), reservation: r };
+    return { slot, atMs: t, waitMs: r.delayFrom(t), reservation: r };
   }
 
   /** #cancelToken gives back a reservation's tokens when a stop ends its wait. */
@@ -787,27 +800,29 @@ export class Scheduler<P = unknown> {
   }
 
   /** #started counts an attempt that passed the gates as running. */
-  #started(job: Job<P>, attempt: number): void {
+  #started(job: Job<P>, attempt: number, atMs: number): void {
     this.#running++;
     if (this.#running > this.#peakRunning) this.#peakRunning = this.#running;
-    if (this.events.wanted.started > 0) this.events.emit({ type: 'started', job, attempt, atMs: this.#clock.now() });
+    if (this.events.wanted.started > 0) this.events.emit({ type: 'started', job, attempt, atMs });
   }
 
   /** #ended gives an attempt's slot back, and starts the pause its outcome asks for. */
-  #ended(job: Job<P>, attempt: number, slot: Slot, outcome: AttemptOutcome): void {
+  #ended(job: Job<P>, attempt: number, slot: Slot, outcome: AttemptOutcome, atMs: number): void {
     // Subtleness: the pause starts before the slot is given back. A released slot passes straight to the
     // head waiter, which must already see the pause when it checks (in #pass); set after the release, the
     // pause would race that check and a queued job could reach a target that just said "come back later".
     if (outcome.pauseMs !== undefined) this.#pause(job.group ?? '', outcome.pauseMs);
     slot.release();
     this.#running--;
-    if (this.events.wanted.attempted > 0) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs: this.#clock.now() });
+    if (this.events.wanted.attempted > 0) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs });
   }
 }
 
 /** Ready is an attempt that passed the gates at once: its slot, and the tokens it reserved, due in `waitMs`. */
 interface Ready {
   readonly slot: Slot;
+  /** atMs is when the gates were passed. */
+  readonly atMs: number;
   readonly waitMs: number;
   readonly reservation: Reservation | undefined;
 }

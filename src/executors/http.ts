@@ -136,7 +136,7 @@ export class HttpExecutor implements Executor<HttpPayload> {
         method: method as Dispatcher.HttpMethod,
         headers: headers.length === 0 ? undefined : route.flatHeaders.get(headers),
         body: body ?? null,
-        ...(aborter === undefined ? {} : { signal: aborter.signal }),
+        signal: aborter?.signal,
       });
       if (body !== undefined) this.bytesSent += body.length;
       const status = res.statusCode;
@@ -156,7 +156,7 @@ export class HttpExecutor implements Executor<HttpPayload> {
       this.bytesReceived += received;
       if (o.print === 'status') out?.write('stdout', Buffer.from(`${status} ${method} ${url.href}\n`));
       target.statuses[status] = (target.statuses[status] ?? 0) + 1;
-      if (o.ok(status)) return { ok: true, code: status, retryable: false };
+      if (o.ok(status)) return succeeded(status);
       const header = res.headers['retry-after'];
       const retryAfterMs = typeof header === 'string' ? parseRetryAfter(header, this.#now()) : undefined;
       const outcome: { ok: false; code: number; retryable: boolean; pushback: boolean; retryAfterMs?: number; pauseMs?: number } = {
@@ -191,6 +191,18 @@ export class HttpExecutor implements Executor<HttpPayload> {
     }
     return t;
   }
+}
+
+/** SUCCEEDED holds one outcome per success status: outcomes are read-only, and a load test makes millions. */
+const SUCCEEDED = new Map<number, AttemptOutcome>();
+
+function succeeded(status: number): AttemptOutcome {
+  let outcome = SUCCEEDED.get(status);
+  if (outcome === undefined) {
+    outcome = { ok: true, code: status, retryable: false };
+    SUCCEEDED.set(status, outcome);
+  }
+  return outcome;
 }
 
 /** errorKind names a request failure by its code (ECONNREFUSED, UND_ERR_SOCKET, ...), looking into causes. */
