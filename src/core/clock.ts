@@ -66,14 +66,14 @@ class SystemClock implements Clock {
           resolve(value);
           return;
         }
-        // A timer may fire up to 1 ms early relative to performance.now() (Node counts timers from the
-        // event loop's time, whole milliseconds taken when the loop last woke); wait on until the deadline
-        // has truly passed, so a caller that sleeps until t never observes now() < t afterwards. What is
-        // left after an early timer, less than a millisecond, is waited out turn by turn of the event loop:
-        // a further timer could not fire before a whole millisecond, and every early wake-up would then be
-        // a millisecond late (at 1000 requests/s, a quarter of them).
+        // Node's timers count whole milliseconds from the event loop's time, taken when the loop last woke,
+        // so a timer fires up to a millisecond either side of performance.now() + ms. The timer is set to
+        // the nearest millisecond, and whatever is left when it fires early, less than a millisecond, is
+        // waited out turn by turn of the event loop: a caller that sleeps until t never observes now() < t
+        // afterwards, and wakes a fraction of a millisecond after t rather than up to one whole (rounding
+        // up, or a second timer, would make paced starts late by half a millisecond on average).
         if (sleep.timer !== undefined && left < 1) sleep.immediate = setImmediate(arm);
-        else sleep.timer = setTimeout(arm, Math.min(Math.ceil(left), MAX_TIMER_MS));
+        else sleep.timer = setTimeout(arm, Math.min(Math.max(1, Math.round(left)), MAX_TIMER_MS));
       };
       if (signal !== undefined) this.#watch.add(signal, sleep);
       arm();

@@ -387,7 +387,7 @@ export class Scheduler<P = unknown> {
           }
           job = next.value;
         }
-        let arrivalMs: number;
+        let arrivalMs: number | undefined;
         if (o.arrivals === 'trace' && job.arrivalMs !== undefined) {
           arrivalMs = job.arrivalMs;
           if (arrivalMs > untilMs) break;
@@ -399,21 +399,27 @@ export class Scheduler<P = unknown> {
               break;
             }
           }
+        }
+        // One reading of the clock per admission: the job's first pass at the gates is made as of it.
+        const admittedMs = this.#clock.now();
+        if (arrivalMs !== undefined) {
+          // A traced job arrives at its own time.
         } else if (schedule !== undefined) {
-          // Counted from the first job's admission, when the bucket is first asked: counted from the run's
-          // start, the set-up between the two (cold code, a first read) would make every job that much late.
-          arrivalMs = schedule.reserveN((scheduleStartMs ??= this.#clock.now()), job.tokens ?? 1).timeToActMs;
+          // Counted from the first job's admission, the very instant its tokens are taken from the bucket:
+          // counted from the run's start, the set-up between the two (cold code, a first read) would put the
+          // bucket that far behind the schedule, and every job that much late.
+          arrivalMs = schedule.reserveN((scheduleStartMs ??= admittedMs), job.tokens ?? 1).timeToActMs;
         } else if (planDue !== undefined) {
           planTokens += job.tokens ?? 1;
           arrivalMs = startMs + planDue(planTokens);
         } else {
-          arrivalMs = this.#clock.now();
+          arrivalMs = admittedMs;
         }
         if (arrivalMs > untilMs || this.stopping) break;
         // Generated load is admitted many jobs in one pass; each reserves its tokens as it is admitted, and
         // any that could start at once waits for the pass to end (see #runJob).
         this.#admitting = schedule !== undefined || planDue !== undefined;
-        this.#admit(job, arrivalMs);
+        this.#admit(job, arrivalMs, admittedMs);
         this.#admitting = false;
       }
     } finally {
@@ -424,11 +430,11 @@ export class Scheduler<P = unknown> {
     return exhausted;
   }
 
-  #admit(job: Job<P>, arrivalMs: number): void {
+  #admit(job: Job<P>, arrivalMs: number, admittedMs: number): void {
     this.#active++;
     this.#jobs++;
     if (this.events.wanted.arrived > 0) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
-    void this.#runJob(job, arrivalMs);
+    void this.#runJob(job, arrivalMs, admittedMs);
   }
 
   /** #finish announces a job's Result and makes room for the next one. */
@@ -454,7 +460,7 @@ export class Scheduler<P = unknown> {
    * attempt's bookkeeping is synchronous around the executor's one promise (at a million simulated jobs,
    * every await saved is measured in tenths of seconds).
    */
-  async #runJob(job: Job<P>, arrivalMs: number): Promise<void> {
+  async #runJob(job: Job<P>, arrivalMs: number, admittedMs: number): Promise<void> {
     const clock = this.#clock;
     const o = this.#o;
     const stop = this.#stopSignal;
@@ -469,7 +475,7 @@ export class Scheduler<P = unknown> {
     let last: AttemptOutcome | undefined;
     // The clock is read once per instant (performance.now() costs a tenth of a microsecond, a few times per
     // job): nowMs holds the last reading while nothing has been awaited since, else undefined.
-    let nowMs: number | undefined;
+    let nowMs: number | undefined = admittedMs;
     try {
       for (;;) {
         if (this.#stopped) break;
@@ -479,7 +485,7 @@ export class Scheduler<P = unknown> {
         const heldFromMs = attempt === 1 ? arrivalMs : (nowMs ?? clock.now());
         let slot: Slot | undefined;
         let grantMs: number;
-        const ready = this.#passNow(job);
+        const ready = this.#passNow(job, nowMs ?? clock.now());
         if (ready === undefined) {
           slot = await this.#pass(job);
           grantMs = clock.now();
@@ -579,15 +585,15 @@ export class Scheduler<P = unknown> {
 
   /**
    * #passNow is #pass for the common case, without a promise: wait mode, no pause, no per-key or shared
-   * gates, a free slot, and nobody queued at the bucket before this job. It takes the slot and reserves the
+   * gates, a free slot, and nobody queued at the bucket before this job. `t` is now (a reading taken since
+   * the last await). It takes the slot and reserves the
    * tokens, and returns them with the wait until the tokens are due (0: start now); or returns undefined
    * having taken nothing, and #pass decides.
    */
-  #passNow(job: Job<P>): Ready | undefined {
+  #passNow(job: Job<P>, t: number): Ready | undefined {
     const o = this.#o;
     if (o.onFull !== 'wait' || this.#pausedUntil.size > 0 || this.#perKey !== undefined || this.#perKeyInflight !== undefined || o.shared !== undefined) return undefined;
     const limiter = o.limiter;
-    const t = this.#clock.now();
     const free = limiter.limit() === Infinity && this.#planNext === undefined;
     if (!free && (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - t > TOKEN_HORIZON_MS)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
