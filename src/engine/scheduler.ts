@@ -501,7 +501,7 @@ export class Scheduler<P = unknown> {
           try {
             await clock.sleep(ready.waitMs, stop);
           } catch (err) {
-            this.#cancelToken(ready.reservation!);
+            if (ready.reservation !== undefined) this.#cancelToken(ready.reservation);
             ready.slot.release();
             throw err;
           } finally {
@@ -543,11 +543,10 @@ export class Scheduler<P = unknown> {
           status = slot === undefined ? 'rejected' : 'failed';
           break;
         }
-        const t = (nowMs = clock.now());
+        const t = clock.now();
         if (this.events.wanted.retrying > 0) this.events.emit({ type: 'retrying', job, attempt, delayMs, atMs: t });
         this.#backingOff++;
         this.#roomFreed();
-        nowMs = undefined;
         try {
           await clock.sleep(delayMs, stop);
         } finally {
