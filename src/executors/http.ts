@@ -118,47 +118,24 @@ export class HttpExecutor implements Executor<HttpPayload> {
     const route = this.#route(url, headers);
     const target = route.target;
     target.requests++;
-    // A request carries a signal only when it has a timeout: an abort listener per request is a measurable
-    // cost at tens of thousands of requests a second. Killing the run destroys the agent instead (destroy()).
-    let aborter: AbortController | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    if (o.timeoutMs !== Infinity) {
-      aborter = new AbortController();
-      timer = setTimeout(() => {
-        timedOut = true;
-        aborter!.abort();
-      }, o.timeoutMs);
-    }
+    const out = o.print === 'none' ? undefined : o.output?.job(job.seq);
+    const exchange = new Exchange(o.print === 'body' ? out : undefined);
+    // A timer only when there is a timeout (killing the run destroys the pools instead: destroy()).
+    const timer = o.timeoutMs === Infinity ? undefined : setTimeout(() => exchange.abort(new TimedOut()), o.timeoutMs);
     try {
-      const res = await route.pool.request({
-        path: route.path,
-        method: method as Dispatcher.HttpMethod,
-        headers: headers.length === 0 ? undefined : route.flatHeaders.get(headers),
-        body: body ?? null,
-        signal: aborter?.signal,
-      });
+      route.pool.dispatch(
+        { path: route.path, method: method as Dispatcher.HttpMethod, headers: headers.length === 0 ? undefined : route.flatHeaders.get(headers), body: body ?? null },
+        exchange,
+      );
+      await exchange.done;
       if (body !== undefined) this.bytesSent += body.length;
-      const status = res.statusCode;
-      const out = o.print === 'none' ? undefined : o.output?.job(job.seq);
-      let received = 0;
-      const length = Number(res.headers['content-length']);
-      if (o.print !== 'body' && Number.isInteger(length)) {
-        // Nothing to print and the size is known: let undici drop the body without streaming it to us.
-        await res.body.dump({ limit: Math.max(length, 131_072) });
-        received = length;
-      } else {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          received += chunk.length;
-          if (o.print === 'body') out?.write('stdout', chunk);
-        }
-      }
-      this.bytesReceived += received;
+      const status = exchange.status;
+      this.bytesReceived += exchange.received;
       if (o.print === 'status') out?.write('stdout', Buffer.from(`${status} ${method} ${url.href}\n`));
       target.statuses[status] = (target.statuses[status] ?? 0) + 1;
       if (o.ok(status)) return succeeded(status);
-      const header = res.headers['retry-after'];
-      const retryAfterMs = typeof header === 'string' ? parseRetryAfter(header, this.#now()) : undefined;
+      const header = exchange.retryAfter;
+      const retryAfterMs = header === undefined ? undefined : parseRetryAfter(header, this.#now());
       const outcome: { ok: false; code: number; retryable: boolean; pushback: boolean; retryAfterMs?: number; pauseMs?: number } = {
         ok: false,
         code: status,
@@ -172,14 +149,15 @@ export class HttpExecutor implements Executor<HttpPayload> {
       }
       return outcome;
     } catch (err) {
+      const timedOut = err instanceof TimedOut;
       const kind = timedOut ? 'timeout' : ctx.kill.aborted ? 'aborted' : errorKind(err);
       this.errors[kind] = (this.errors[kind] ?? 0) + 1;
       target.errors[kind] = (target.errors[kind] ?? 0) + 1;
       const message = timedOut ? `timed out after ${o.timeoutMs} ms` : `${kind}: ${(err as Error).message}`;
       return { ok: false, code: kind, retryable: RETRYABLE_ERRORS.has(kind), pushback: kind === 'ECONNREFUSED', error: `${method} ${url.origin}${url.pathname}: ${message}` };
     } finally {
-      clearTimeout(timer);
-      if (o.print !== 'none') o.output?.job(job.seq).closeAttempt();
+      if (timer !== undefined) clearTimeout(timer);
+      if (out !== undefined) out.closeAttempt();
     }
   }
 
@@ -190,6 +168,70 @@ export class HttpExecutor implements Executor<HttpPayload> {
       this.targets.set(origin, t);
     }
     return t;
+  }
+}
+
+/** TimedOut is the reason an exchange is aborted with when --timeout runs out. */
+class TimedOut extends Error {}
+
+/** ExchangeOutput is where a body to print goes (a job's output). */
+interface ExchangeOutput {
+  write(name: 'stdout', chunk: Buffer): unknown;
+}
+
+/**
+ * Exchange is one request's undici handler: it keeps the status, the Retry-After and the size of the answer,
+ * hands the body on when it is to be printed, and settles `done` when the answer ends or fails. It is the
+ * dispatch API undici's own request() is built on, without the stream and the second promise request()
+ * makes for each answer.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  status = 0;
+  retryAfter: string | undefined;
+  received = 0;
+  readonly done: Promise<void>;
+  readonly #out: ExchangeOutput | undefined;
+  #controller: Dispatcher.DispatchController | undefined;
+  #aborted: Error | undefined;
+  #settle!: (err?: Error) => void;
+
+  constructor(out: ExchangeOutput | undefined) {
+    this.#out = out;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#settle = (err) => (err === undefined ? resolve() : reject(err));
+    });
+  }
+
+  /** abort ends the exchange with `err`, now or as soon as undici starts it. */
+  abort(err: Error): void {
+    this.#aborted = err;
+    this.#controller?.abort(err);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#aborted !== undefined) controller.abort(this.#aborted);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx answers (103 Early Hints) come before the answer.
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    const retryAfter = headers['retry-after'];
+    this.retryAfter = typeof retryAfter === 'string' ? retryAfter : undefined;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.received += chunk.length;
+    this.#out?.write('stdout', chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#settle(err);
   }
 }
 

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lines, runThrottle, tempDir } from './helpers.js';
+import { lines, runThrottle, spawnThrottle, tempDir, waitFor } from './helpers.js';
 import { closedPort, type HttpReport, serve } from './http-fixture.js';
 
 // Real time is the point of the first tests: the rate a server sees, a pause it asked for, latency measured
@@ -301,4 +301,50 @@ test('--urls - reads whole URLs from stdin; a bad line fails only its own reques
   t.regex(run.stderr, /line 2\b.*not a url/);
   t.regex(run.stderr, /line 4\b.*ftp:/);
   t.notRegex(run.stderr, /line [135]\b/);
+});
+
+test('--timeout ends a request the server sits on: counted as a timeout per attempt, retried, then failed', async (t) => {
+  const server = await serve(t);
+  const reportFile = join(tempDir(), 'r.json');
+  const run = await runThrottle(['http', '--timeout', '200ms', '--retries', '1', '--backoff-base', '10ms', '--report', reportFile, `${server.url}/slow?delay=3000`]);
+  t.is(run.code, 1, run.stderr);
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as HttpReport;
+  // Two attempts of 200 ms each, where waiting for the server would take 3 s each (a wide margin for a
+  // busy machine's late timers).
+  t.true(report.elapsedMs < 2500, `the run waited for the server: ${report.elapsedMs} ms`);
+  t.deepEqual(report.outcomes, { timeout: 1 });
+  t.is(report.jobs.attempts, 2);
+  t.is(report.errors['timeout'], 2);
+  t.is(report.targets[server.url]?.errors['timeout'], 2);
+  t.regex(run.stderr, /timed out after 200 ms/);
+});
+
+test('a POST body goes to the server as sent, and its size is counted', async (t) => {
+  const server = await serve(t);
+  const run = await runThrottle(['http', '-X', 'POST', '--data', 'hello=world', '--requests', '2', '--json', `${server.url}/post`]);
+  t.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as HttpReport;
+  t.is(report.jobs.succeeded, 2);
+  t.is(report.bytes.sent, 2 * 'hello=world'.length);
+  t.is(server.stats.statuses[200], 2);
+});
+
+test('Ctrl-C twice ends the requests under way at once: exit 130, each reported interrupted, none left open', async (t) => {
+  const server = await serve(t);
+  const reportFile = join(tempDir(), 'r.json');
+  const { child, result } = await spawnThrottle(['http', '-j', '2', '--requests', '6', '--report', reportFile, `${server.url}/hang?delay=20000`]);
+  await waitFor(() => server.stats.open === 2, 'two requests open at the server');
+  child.kill('SIGINT');
+  child.kill('SIGINT');
+  const run = await result;
+  t.is(run.code, 130, run.stderr);
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as HttpReport;
+  // Load is made ready as -j lets it fly: the two under way were taken, and end interrupted; the other
+  // four were never made.
+  t.is(report.jobs.total, 2);
+  t.is(report.jobs.interrupted, 2);
+  t.deepEqual(server.stats.statuses, {});
+  // The aborted requests' connections are gone: the server sees nothing open (and never answered).
+  await waitFor(() => server.stats.open === 0, 'the server to see the aborted requests go');
+  t.true(report.elapsedMs < 10_000, `${report.elapsedMs} ms`);
 });
