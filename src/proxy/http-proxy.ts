@@ -115,7 +115,8 @@ export class HttpProxy {
     if (ctx.stopping) res.shouldKeepAlive = false;
     const scanned = scanRequest(req.rawHeaders, req.socket.remoteAddress, o.scan);
     const forward = new Forward(ctx, req, res, scanned, o.clock.now());
-    res.once('close', forward.onClose);
+    // 'close' comes once per response: a plain listener, without once()'s wrapper per request.
+    res.on('close', forward.onClose);
     const method = req.method ?? 'GET';
     forward.hold.follow(o.admission.admit(READ_ONLY_METHODS.has(method) ? 'readOnly' : 'mutating', scanned.key, scanned.exempt));
   }
