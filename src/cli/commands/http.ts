@@ -66,7 +66,7 @@ export async function httpCommand(s: HttpSettings, io: Io = processIo): Promise<
   });
   const printable = s.urls.length > 0 ? s.urls.map((u) => u.href).join(' ') : `--urls ${s.urlsFile}`;
   // A paced load test starts warm: see warmUpHttp.
-  if (s.mode === 'load' && s.ratePerSec !== Infinity && process.env.NOWARM !== '1') await warmUpHttp();
+  if (s.mode === 'load' && s.ratePerSec !== Infinity) await warmUpHttp();
   let outcome;
   try {
     outcome = await runSession({
