@@ -202,10 +202,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     });
   }
 
-  /** abort ends the exchange with `err`, now or as soon as undici starts it. */
+  /**
+   * abort ends the exchange with `err` now. A request still queued in its pool (every connection busy)
+   * is failed at once, and aborted as soon as undici starts it.
+   */
   abort(err: Error): void {
     this.#aborted = err;
-    this.#controller?.abort(err);
+    if (this.#controller !== undefined) this.#controller.abort(err);
+    else this.#settle(err);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
