@@ -7,6 +7,7 @@ import { Limiter, type Reservation } from '../core/limiter.js';
 import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
+import { TokenTurns } from './token-turns.js';
 import type { AttemptContext, AttemptOutcome, Executor, Job, Result, Status } from './types.js';
 
 /**
@@ -110,8 +111,6 @@ const STOPPED = Symbol('stopped');
 /** KILLED is the outcome of an attempt whose executor gave up on the kill signal (rejecting with its reason). */
 const KILLED: AttemptOutcome = { ok: false, code: 'killed', retryable: false, error: 'killed' };
 
-/** TOKEN_HORIZON_MS: how far ahead jobs may hold reservations in the bucket (see #tokenQueue). */
-const TOKEN_HORIZON_MS = 50;
 
 /**
  * Scheduler moves jobs from a source through the pipeline — token bucket, in-flight cap, executor, retry
@@ -164,18 +163,8 @@ export class Scheduler<P = unknown> {
   /** #planSteps and #planNext walk the plan's staircase; the next change is applied once its time has come. */
   #planSteps: Iterator<RateChange> | undefined;
   #planNext: RateChange | undefined;
-  /**
-   * The bucket's queue. Jobs reserve their tokens in arrival order, but only while the latest reservation
-   * falls due within TOKEN_HORIZON_MS; the others wait their turn here. So a plan's step, an adaptive
-   * decrease or a --control change reaches every job still queued (reservations made long in advance at the
-   * old rate would not), while the few reserved ahead sleep side by side, so a timer that fires late delays
-   * one start, not every later one.
-   */
-  #lastDueMs = -Infinity;
-  /** #tokenWoken counts queued jobs let go but not yet reserved: newcomers queue behind them. */
-  #tokenWoken = 0;
-  readonly #tokenQueue: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
-  #tokenHead = 0;
+  /** #turns is the queue in front of the bucket (see TokenTurns). */
+  readonly #turns: TokenTurns;
 
   constructor(source: JobSource<P>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
@@ -183,6 +172,7 @@ export class Scheduler<P = unknown> {
     this.#executor = executor;
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
+    this.#turns = new TokenTurns(this.#clock);
     const perKey = options.perKey;
     this.#perKey = perKey === undefined || perKey.ratePerSec === Infinity ? undefined : new KeyedLimiters(perKey.ratePerSec, perKey.burst, this.#clock);
     this.#perKeyInflight = perKey?.concurrency === undefined || perKey.concurrency === Infinity ? undefined : new KeyedInflight(perKey.concurrency);
@@ -220,7 +210,7 @@ export class Scheduler<P = unknown> {
    */
   quiescent(sleepers: number): boolean {
     const tasks = this.#active + (this.#feeding ? 1 : 0);
-    const blocked = sleepers + this.#o.inflight.queued() + (this.#tokenQueue.length - this.#tokenHead) + (this.#perKeyInflight?.queued() ?? 0) + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
+    const blocked = sleepers + this.#o.inflight.queued() + this.#turns.queued + (this.#perKeyInflight?.queued() ?? 0) + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
     return blocked >= tasks;
   }
 
@@ -232,9 +222,7 @@ export class Scheduler<P = unknown> {
     this.#stopped = true;
     if (!this.#stopSignal.aborted) this.#stop.abort(STOPPED);
     // Jobs waiting for their turn at the bucket end as interrupted, like those sleeping on it.
-    const waiting = this.#tokenQueue.splice(this.#tokenHead);
-    this.#tokenQueue.length = this.#tokenHead = 0;
-    for (const w of waiting) w.reject(STOPPED);
+    this.#turns.cancelAll(STOPPED);
     this.#waitingRoom = false;
     this.#wakeFeeder?.();
   }
@@ -505,7 +493,7 @@ export class Scheduler<P = unknown> {
             ready.slot.release();
             throw err;
           } finally {
-            this.#nextTurn();
+            this.#turns.next();
           }
           // A pause that began during the wait holds the attempt, its token spent (as in #pass).
           if (this.#paused(job.group ?? '')) {
@@ -594,7 +582,7 @@ export class Scheduler<P = unknown> {
     if (o.onFull !== 'wait' || this.#pausedUntil.size > 0 || this.#perKey !== undefined || this.#perKeyInflight !== undefined || o.shared !== undefined) return undefined;
     const limiter = o.limiter;
     const free = limiter.limit() === Infinity && this.#planNext === undefined;
-    if (!free && (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - t > TOKEN_HORIZON_MS)) return undefined;
+    if (!free && !this.#turns.open(t)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
     if (slot === undefined) return undefined;
     if (free) return { slot, atMs: t, waitMs: 0, reservation: undefined };
@@ -607,7 +595,7 @@ export class Scheduler<P = unknown> {
       slot.release();
       return undefined;
     }
-    if (r.timeToActMs > this.#lastDueMs) this.#lastDueMs = r.timeToActMs;
+    this.#turns.reserved(r.timeToActMs);
     return { slot, atMs: t, waitMs: r.delayFrom(t), reservation: r };
   }
 
@@ -725,7 +713,7 @@ export class Scheduler<P = unknown> {
 
   /**
    * #token waits until the shared bucket grants the job's tokens; a stop cancels the reservation (tokens go
-   * back). Jobs take their turn at the bucket one after another (see #tokenQueue); a job that finds nobody
+   * back). Jobs take their turn at the bucket one after another (see TokenTurns); a job that finds nobody
    * waiting and a token ready passes without a promise.
    */
   async #token(job: Job<P>): Promise<void> {
@@ -734,10 +722,7 @@ export class Scheduler<P = unknown> {
     const n = job.tokens ?? 1;
     // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
     if (limiter.limit() === Infinity && this.#planNext === undefined) return this.#sharedToken(n);
-    if (this.#tokenWoken > 0 || this.#tokenHead < this.#tokenQueue.length || this.#lastDueMs - clock.now() > TOKEN_HORIZON_MS) {
-      await new Promise<void>((resolve, reject) => this.#tokenQueue.push({ resolve, reject }));
-      this.#tokenWoken--;
-    }
+    if (!this.#turns.open(clock.now())) await this.#turns.wait();
     const t = clock.now();
     if (this.#planNext !== undefined) this.#applyPlan(t);
     let r: Reservation | undefined;
@@ -745,10 +730,10 @@ export class Scheduler<P = unknown> {
       if (limiter.limit() !== Infinity) {
         r = limiter.reserveN(t, n);
         if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
-        if (r.timeToActMs > this.#lastDueMs) this.#lastDueMs = r.timeToActMs;
+        this.#turns.reserved(r.timeToActMs);
       }
     } finally {
-      this.#nextTurn();
+      this.#turns.next();
     }
     const delayMs = r === undefined ? 0 : r.delayFrom(t);
     if (delayMs > 0) {
@@ -758,23 +743,10 @@ export class Scheduler<P = unknown> {
         this.#cancelToken(r!);
         throw err;
       } finally {
-        this.#nextTurn();
+        this.#turns.next();
       }
     }
     return this.#sharedToken(n);
-  }
-
-  /** #nextTurn lets the next queued job reserve, if the latest reservation falls due soon enough. */
-  #nextTurn(): void {
-    const next = this.#tokenQueue[this.#tokenHead];
-    if (next === undefined || this.#lastDueMs - this.#clock.now() > TOKEN_HORIZON_MS) return;
-    this.#tokenQueue[this.#tokenHead++] = undefined as never;
-    this.#tokenWoken++;
-    if (this.#tokenHead > 1024 && this.#tokenHead * 2 > this.#tokenQueue.length) {
-      this.#tokenQueue.splice(0, this.#tokenHead);
-      this.#tokenHead = 0;
-    }
-    next.resolve();
   }
 
   /** #keyToken waits until the job's key bucket grants its tokens (with --per-key-rate); a stop gives them back. */
