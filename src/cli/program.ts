@@ -180,8 +180,10 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     .action(async (trace: string | undefined, command: string[], options: Record<string, unknown>) => {
       const { benchSettings } = await import('./settings.js');
       const settings = benchSettings(trace, command, options);
+      // A long trace file starts being read while the replay's code loads.
+      const prefetched = (await import('./trace-input.js')).prefetchTrace(settings);
       const { benchCommand } = await import('./commands/bench.js');
-      setExitCode(await benchCommand(settings));
+      setExitCode(await benchCommand(settings, undefined, prefetched));
     });
   errorsOneLine(bench);
 

@@ -319,3 +319,13 @@ test('a trace file long enough to be read on a thread of its own replays exactly
   const comparable = (r: Report) => ({ ...r, startedAt: undefined, command: undefined, config: { ...r.config, trace: undefined } });
   t.deepEqual(comparable(fromFile), comparable(fromStdin));
 });
+
+test('a long trace file read ahead on its thread: a mistake in the flags is still a usage error, and the process ends', async (t) => {
+  const dir = tempDir();
+  const events: TraceLine[] = Array.from({ length: 40_000 }, (_, i) => ({ t: i / 1000, key: `k${i % 5}`, duration: 0.001 }));
+  const file = writeTrace(dir, 'long.jsonl', events);
+  usageError(t, await throttle(['bench', '--assert', 'p99(latncy) < 1s', file]), /--assert: .*latncy/);
+  // A bad line far into it names the file and the line, after the flags were found fine.
+  writeFileSync(file, `${readFileSync(file, 'utf8')}{"t": "later"}\n`);
+  usageError(t, await throttle(['bench', file]), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:40001: `));
+});

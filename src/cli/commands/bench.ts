@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ManualClock } from '../../core/clock.js';
 import { Scheduler } from '../../engine/scheduler.js';
@@ -14,16 +14,19 @@ import { buildReport, formatJson, type Report, type ReportConfig } from '../../r
 import { commandLine } from '../../report/quote.js';
 import { formatMs, formatRate } from '../../report/text.js';
 import { deriveSeed, mulberry32 } from '../../sources/trace/prng.js';
-import { type LogFormat, type ServiceDist, type TraceEvent, type TraceFormat, type TraceSource, mapBatches, parseServiceDist, readTrace, readTraceThreaded, type ReadTraceOptions, sampleService } from '../../sources/trace/index.js';
+// The trace layer's parts one by one: its index would load every format's reader, which a trace read on
+// its own thread does not need here.
+import { mapBatches } from '../../sources/trace/batched.js';
+import type { TraceEvent, TraceFormat } from '../../sources/trace/event.js';
+import type { TraceSource } from '../../sources/trace/read.js';
+import { type ServiceDist, parseServiceDist, sampleService } from '../../sources/trace/service.js';
 import { loadPaint } from '../../ui/terminal.js';
-import { exitOnBrokenPipe, openInput } from '../input.js';
+import { exitOnBrokenPipe } from '../input.js';
+import { openTrace } from '../trace-input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf, simulatedLimits } from '../limits.js';
 import { openSharedLimits } from '../shared.js';
 import { type BenchSettings, HTTP_RETRY_DEFAULT } from '../settings.js';
-
-/** THREADED_READ_BYTES: trace files from this size on are read on a thread of their own (readTraceThreaded). */
-const THREADED_READ_BYTES = 1 << 20;
 
 const HTTP_RETRY = new Set(HTTP_RETRY_DEFAULT.split(',').map(Number));
 
@@ -46,7 +49,7 @@ interface Limits {
  * --assert checks. With --sweep, the simulation runs over a grid and prints a table. Exit status: 0, 1
  * when some job failed in a real replay, 3 when an assertion failed.
  */
-export async function benchCommand(s: BenchSettings, io: Io = processIo): Promise<number> {
+export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetched?: Promise<TraceSource>): Promise<number> {
   exitOnBrokenPipe(io.stdout);
   // Everything the user typed is checked before the trace is read.
   const asserts = s.asserts.map(checkedAssertion);
@@ -54,21 +57,10 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo): Promis
   // The reporters a run may not need are loaded when it does (start-up counts on short traces).
   const compare = s.compare === undefined ? undefined : await import('../../report/compare.js');
   const previous = compare === undefined ? undefined : checked(`--compare ${s.compare}`, () => compare.parseReport(readFileSync(s.compare!, 'utf8'), s.compare!));
-  const format = s.format as TraceFormat | undefined;
-  const options: ReadTraceOptions = {
-    ...(format === undefined ? {} : { format }),
-    ...(s.sort === undefined ? {} : { sort: s.sort }),
-    ...(s.sortWindow === undefined ? {} : { sortWindow: s.sortWindow }),
-    ...(s.logFormat === undefined ? {} : { logFormat: s.logFormat as LogFormat }),
-  };
   const open = (): Promise<TraceSource> => {
-    const input = openInput(s.trace, 'trace', io.stdin);
-    // A long trace file is read on a thread of its own, beside the replay (stdin stays on this one).
-    if (s.trace !== '-' && statSync(s.trace).size >= THREADED_READ_BYTES) {
-      input.destroy();
-      return readTraceThreaded(s.trace, s.trace, options);
-    }
-    return readTrace(input, s.trace === '-' ? 'stdin' : s.trace, options);
+    const early = prefetched;
+    prefetched = undefined;
+    return early ?? openTrace(s, io.stdin);
   };
 
   if (s.sweep.length > 0) {

@@ -22,6 +22,9 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
   const data: ReaderData = { path, name, options, ahead: AHEAD };
   // The thread needs none of the process's node flags (some, like --input-type, would even stop it).
   const worker = new Worker(new URL('./reader-thread.js', import.meta.url), { workerData: data, execArgv: [] });
+  // The thread keeps the process alive only while this one waits for it: a source left unread (a run
+  // that ended on a usage error, say) lets the process end.
+  worker.unref();
   const inbox: ReaderMessage[] = [];
   let waiting: ((m: ReaderMessage) => void) | undefined;
   let exited = false;
@@ -29,7 +32,10 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
     const w = waiting;
     waiting = undefined;
     if (w === undefined) inbox.push(m);
-    else w(m);
+    else {
+      worker.unref();
+      w(m);
+    }
   };
   worker.on('message', deliver);
   worker.on('error', (err) => deliver({ type: 'error', message: `reading ${name}: ${err.message}`, usage: false }));
@@ -39,7 +45,9 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
   });
   const receive = (): Promise<ReaderMessage> => {
     const m = inbox.shift();
-    return m !== undefined ? Promise.resolve(m) : new Promise((resolve) => (waiting = resolve));
+    if (m !== undefined) return Promise.resolve(m);
+    if (!exited) worker.ref();
+    return new Promise((resolve) => (waiting = resolve));
   };
   const send = (m: ReplayMessage): void => {
     if (!exited) worker.postMessage(m);
