@@ -261,7 +261,9 @@ export class Timeline {
     if (!Number.isFinite(r.arrivalMs)) return;
     const anchor = (this.#anchorMs ??= r.arrivalMs);
     let i = Math.floor((r.arrivalMs - anchor) / this.#bucketMs);
-    if (this.#cells.length === 0) {
+    if (i - this.#firstIndex >= 0 && i - this.#firstIndex < this.#cells.length) {
+      // The bucket is there already: the common case, nothing to grow.
+    } else if (this.#cells.length === 0) {
       this.#firstIndex = i;
       this.#cells.push(emptyCell());
     } else {
@@ -349,6 +351,8 @@ export class Metrics {
   readonly #status: Record<Status, number> = { ok: 0, failed: 0, rejected: 0, interrupted: 0 };
   /** #outcomes counts final codes as they come (numbers and names), turned into text once, for the summary. */
   readonly #outcomes = new Map<number | string | undefined, number>();
+  #runCode: number | string | undefined;
+  #runCount = 0;
   #total = 0;
   #retried = 0;
   #attempts = 0;
@@ -361,7 +365,13 @@ export class Metrics {
     this.#status[r.status]++;
     this.#attempts += r.attempts;
     if (r.attempts > 1) this.#retried++;
-    this.#outcomes.set(r.code, (this.#outcomes.get(r.code) ?? 0) + 1);
+    // Codes come in runs (thousands of 200s): a run is counted in a field and handed to the map when it ends.
+    if (r.code === this.#runCode && this.#runCount > 0) this.#runCount++;
+    else {
+      this.#endRun();
+      this.#runCode = r.code;
+      this.#runCount = 1;
+    }
     if (r.arrivalMs < this.#firstArrivalMs) this.#firstArrivalMs = r.arrivalMs;
     if (r.arrivalMs > this.#lastArrivalMs) this.#lastArrivalMs = r.arrivalMs;
     this.throttle.add(r.throttleMs);
@@ -372,12 +382,19 @@ export class Metrics {
     this.service.add(r.serviceMs);
   }
 
+  #endRun(): void {
+    if (this.#runCount === 0) return;
+    this.#outcomes.set(this.#runCode, (this.#outcomes.get(this.#runCode) ?? 0) + this.#runCount);
+    this.#runCount = 0;
+  }
+
   /** close returns the summary of everything added; `elapsedMs` is the run's length, `peakInflight` its watermark. */
   close(elapsedMs: number, peakInflight: number): Summary {
     const seconds = elapsedMs / 1000;
     const span = this.#lastArrivalMs - this.#firstArrivalMs;
     const perSecond = (n: number): number => (seconds > 0 ? round3(n / seconds) : 0);
     const outcomes: Record<string, number> = {};
+    this.#endRun();
     const byName = new Map<string, number>();
     for (const [code, n] of this.#outcomes) {
       const name = code === undefined ? 'none' : String(code);
