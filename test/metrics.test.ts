@@ -246,3 +246,14 @@ test('a Distribution builds the very histogram that recording each value would: 
     { numRuns: 60 },
   );
 });
+
+test('outcomes count runs of the same code and interleaved ones alike, across summaries taken mid-way', (t) => {
+  const m = new Metrics();
+  const codes: Array<number | string | undefined> = [200, 200, 500, 200, 'timeout', 'timeout', undefined, 200];
+  for (const code of codes) m.add(result({ code, status: code === 200 ? 'ok' : 'failed' }));
+  t.deepEqual(m.close(1000, 1).outcomes, { 200: 3, 500: 1, none: 1, timeout: 2 });
+  m.add(result({ code: 200 }));
+  m.add(result({ code: 500, status: 'failed' }));
+  m.add(result({ code: '200' })); // a code given as text is the same outcome
+  t.deepEqual(m.close(1000, 1).outcomes, { 200: 5, 500: 2, none: 1, timeout: 2 });
+});
