@@ -32,6 +32,8 @@ const TYPES: readonly SchedulerEventType[] = ['arrived', 'started', 'attempted',
  */
 export class Events {
   #listeners: Array<{ fn: SchedulerListener; types: ReadonlySet<SchedulerEventType> | undefined }> = [];
+  /** #byType lists each type's listeners, rebuilt when one comes or goes: emit makes no check per listener. */
+  #byType: Record<SchedulerEventType, SchedulerListener[]> = { arrived: [], started: [], attempted: [], retrying: [], done: [], limits: [] };
   /**
    * wanted counts the listeners of each type. Hot paths read it by name (`events.wanted.done > 0`): a
    * property of a fixed shape, cheaper than `wants(type)` once per step of a million jobs.
@@ -43,11 +45,19 @@ export class Events {
     const entry = { fn: listener, types: types === undefined ? undefined : new Set(types) };
     this.#listeners.push(entry);
     this.#count(entry.types, 1);
+    this.#index();
     return () => {
       if (!this.#listeners.includes(entry)) return;
       this.#listeners = this.#listeners.filter((l) => l !== entry);
       this.#count(entry.types, -1);
+      this.#index();
     };
+  }
+
+  #index(): void {
+    const byType = { arrived: [], started: [], attempted: [], retrying: [], done: [], limits: [] } as Record<SchedulerEventType, SchedulerListener[]>;
+    for (const l of this.#listeners) for (const type of l.types ?? TYPES) byType[type].push(l.fn);
+    this.#byType = byType;
   }
 
   #count(types: ReadonlySet<SchedulerEventType> | undefined, d: number): void {
@@ -66,6 +76,7 @@ export class Events {
   }
 
   emit(event: SchedulerEvent): void {
-    for (const l of this.#listeners) if (l.types === undefined || l.types.has(event.type)) l.fn(event);
+    const listeners = this.#byType[event.type];
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(event);
   }
 }
