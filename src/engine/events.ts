@@ -35,8 +35,9 @@ export class Events {
   /** #byType lists each type's listeners, rebuilt when one comes or goes: emit makes no check per listener. */
   #byType: Record<SchedulerEventType, SchedulerListener[]> = { arrived: [], started: [], attempted: [], retrying: [], done: [], limits: [] };
   /**
-   * wanted counts the listeners of each type. Hot paths read it by name (`events.wanted.done > 0`): a
-   * property of a fixed shape, cheaper than `wants(type)` once per step of a million jobs.
+   * wanted counts the listeners of each type (the index's lengths). Hot paths read it by name
+   * (`events.wanted.done > 0`): a property of a fixed shape, cheaper than `wants(type)` once per step of a
+   * million jobs.
    */
   readonly wanted: Readonly<Record<SchedulerEventType, number>> = { arrived: 0, started: 0, attempted: 0, retrying: 0, done: 0, limits: 0 };
 
@@ -44,12 +45,10 @@ export class Events {
   on(listener: SchedulerListener, types?: readonly SchedulerEventType[]): () => void {
     const entry = { fn: listener, types: types === undefined ? undefined : new Set(types) };
     this.#listeners.push(entry);
-    this.#count(entry.types, 1);
     this.#index();
     return () => {
       if (!this.#listeners.includes(entry)) return;
       this.#listeners = this.#listeners.filter((l) => l !== entry);
-      this.#count(entry.types, -1);
       this.#index();
     };
   }
@@ -58,11 +57,8 @@ export class Events {
     const byType = { arrived: [], started: [], attempted: [], retrying: [], done: [], limits: [] } as Record<SchedulerEventType, SchedulerListener[]>;
     for (const l of this.#listeners) for (const type of l.types ?? TYPES) byType[type].push(l.fn);
     this.#byType = byType;
-  }
-
-  #count(types: ReadonlySet<SchedulerEventType> | undefined, d: number): void {
     const wanted = this.wanted as Record<SchedulerEventType, number>;
-    for (const type of types ?? TYPES) wanted[type] += d;
+    for (const type of TYPES) wanted[type] = byType[type].length;
   }
 
   /** active reports whether anyone listens at all. */

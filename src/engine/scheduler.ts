@@ -586,17 +586,28 @@ export class Scheduler<P = unknown> {
     const slot = o.inflight.tryAcquire(job.kind);
     if (slot === undefined) return undefined;
     if (free) return { slot, atMs: t, waitMs: 0, reservation: undefined };
-    if (this.#planNext !== undefined) this.#applyPlan(t);
-    if (limiter.limit() === Infinity) return { slot, atMs: t, waitMs: 0, reservation: undefined };
-    const r = limiter.reserveN(t, job.tokens ?? 1);
+    const r = this.#reserve(t, job.tokens ?? 1);
+    if (r === undefined) return { slot, atMs: t, waitMs: 0, reservation: undefined };
     if (!r.ok) {
       // More tokens than the burst: #pass says so. No slot was queued for (tryAcquire never overtakes a
       // waiter), so giving it back wakes nobody.
       slot.release();
       return undefined;
     }
-    this.#turns.reserved(r.timeToActMs);
     return { slot, atMs: t, waitMs: r.delayFrom(t), reservation: r };
+  }
+
+  /**
+   * #reserve takes n tokens from the bucket at `t` (its turn come: see TokenTurns), after the plan's changes
+   * due by then; undefined when the bucket is unlimited now. A reservation that is not ok (n over the
+   * burst) took nothing.
+   */
+  #reserve(t: number, n: number): Reservation | undefined {
+    if (this.#planNext !== undefined) this.#applyPlan(t);
+    if (this.#o.limiter.limit() === Infinity) return undefined;
+    const r = this.#o.limiter.reserveN(t, n);
+    if (r.ok) this.#turns.reserved(r.timeToActMs);
+    return r;
   }
 
   /** #cancelToken gives back a reservation's tokens when a stop ends its wait. */
@@ -724,14 +735,10 @@ export class Scheduler<P = unknown> {
     if (limiter.limit() === Infinity && this.#planNext === undefined) return this.#sharedToken(n);
     if (!this.#turns.open(clock.now())) await this.#turns.wait();
     const t = clock.now();
-    if (this.#planNext !== undefined) this.#applyPlan(t);
     let r: Reservation | undefined;
     try {
-      if (limiter.limit() !== Infinity) {
-        r = limiter.reserveN(t, n);
-        if (!r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
-        this.#turns.reserved(r.timeToActMs);
-      }
+      r = this.#reserve(t, n);
+      if (r !== undefined && !r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
     } finally {
       this.#turns.next();
     }

@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
-import type { OutputRouter } from '../cli/output.js';
+import type { JobOutput, OutputRouter } from '../cli/output.js';
 import { parseRetryAfter } from '../core/parse.js';
 import type { AttemptContext, AttemptOutcome, Executor, Job } from '../engine/types.js';
 
@@ -174,11 +174,6 @@ export class HttpExecutor implements Executor<HttpPayload> {
 /** TimedOut is the reason an exchange is aborted with when --timeout runs out. */
 class TimedOut extends Error {}
 
-/** ExchangeOutput is where a body to print goes (a job's output). */
-interface ExchangeOutput {
-  write(name: 'stdout', chunk: Buffer): unknown;
-}
-
 /**
  * Exchange is one request's undici handler: it keeps the status, the Retry-After and the size of the answer,
  * hands the body on when it is to be printed, and settles `done` when the answer ends or fails. It is the
@@ -190,12 +185,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   retryAfter: string | undefined;
   received = 0;
   readonly done: Promise<void>;
-  readonly #out: ExchangeOutput | undefined;
+  readonly #out: JobOutput | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   #aborted: Error | undefined;
   #settle!: (err?: Error) => void;
 
-  constructor(out: ExchangeOutput | undefined) {
+  constructor(out: JobOutput | undefined) {
     this.#out = out;
     this.done = new Promise<void>((resolve, reject) => {
       this.#settle = (err) => (err === undefined ? resolve() : reject(err));
