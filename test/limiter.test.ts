@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { type Clock, ManualClock, systemClock } from '../src/core/clock.js';
+import { type Clock, ManualClock, systemClock, type Waker } from '../src/core/clock.js';
 import { Inf, Limiter, type Reservation, every } from '../src/core/limiter.js';
 
 // Fixed instants, as in rate_test.go: t(k) is k × 100 ms after an epoch-sized origin, so the tables also
@@ -32,6 +32,10 @@ class PinnedClock implements Clock {
   after<T>(ms: number, value: T): Promise<T> {
     this.lastSleepMs = ms;
     return Promise.resolve(value);
+  }
+  wake<A>(ms: number, waker: Waker<A>, arg: A): void {
+    this.lastSleepMs = ms;
+    void Promise.resolve(arg).then((a) => waker.woken(a));
   }
 }
 

@@ -22,6 +22,41 @@ export interface Clock {
    * value)` takes two (a simulated attempt's outcome reaches the scheduler a microtask sooner).
    */
   after<T>(ms: number, value: T, signal?: AbortSignal): Promise<T>;
+  /**
+   * wake is sleep without a promise: `waker.woken(arg)` once `ms` milliseconds have passed, or
+   * `waker.aborted(arg, reason)` if the signal aborts first (or has already). It never calls back from
+   * inside `wake` itself: a wait of `ms <= 0` ends a microtask later, as an awaited sleep would. The waker is
+   * usually one object per caller and `arg` the thing waiting, so a wait allocates nothing of its own (a
+   * simulation waits a few million times).
+   */
+  wake<A>(ms: number, waker: Waker<A>, arg: A, signal?: AbortSignal): void;
+}
+
+/** Waker is called back by Clock.wake, with the `arg` it was given. */
+export interface Waker<A> {
+  woken(arg: A): void;
+  aborted(arg: A, reason: unknown): void;
+}
+
+/** Settle is a promise sleeper's waker argument: how to settle it, and with what. */
+interface Settle {
+  readonly value: unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** SETTLE is the waker behind `after`: it settles the promise its argument holds. */
+const SETTLE: Waker<Settle> = {
+  woken: (s) => s.resolve(s.value),
+  aborted: (s, reason) => s.reject(reason),
+};
+
+/** TURN: a promise already resolved; `TURN.then(f)` runs f one microtask turn from now. */
+const TURN: Promise<void> = Promise.resolve();
+
+/** later calls the waker back one microtask from now: with the signal's reason if it aborted by then. */
+function later<A>(waker: Waker<A>, arg: A, signal: AbortSignal | undefined): void {
+  void TURN.then(() => (signal?.aborted ? waker.aborted(arg, abortReason(signal)) : waker.woken(arg)));
 }
 
 /** setTimeout clamps delays above 2^31-1 ms to 1 ms; longer sleeps are taken in chunks below it. */
@@ -48,36 +83,39 @@ class SystemClock implements Clock {
   after<T>(ms: number, value: T, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(ms > 0)) return Promise.resolve(value);
-    return new Promise<T>((resolve, reject) => {
-      const deadline = performance.now() + ms;
-      const sleep: TimerSleep = {
-        timer: undefined,
-        immediate: undefined,
-        onAbort: (reason) => {
-          clearTimeout(sleep.timer);
-          clearImmediate(sleep.immediate);
-          reject(reason);
-        },
-      };
-      const arm = (): void => {
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          if (signal !== undefined) this.#watch.delete(signal, sleep);
-          resolve(value);
-          return;
-        }
-        // Node's timers count whole milliseconds from the event loop's time, taken when the loop last woke,
-        // so a timer fires up to a millisecond either side of performance.now() + ms. The timer is set to
-        // the nearest millisecond, and whatever is left when it fires early, less than a millisecond, is
-        // waited out turn by turn of the event loop: a caller that sleeps until t never observes now() < t
-        // afterwards, and wakes a fraction of a millisecond after t rather than up to one whole (rounding
-        // up, or a second timer, would make paced starts late by half a millisecond on average).
-        if (sleep.timer !== undefined && left < 1) sleep.immediate = setImmediate(arm);
-        else sleep.timer = setTimeout(arm, Math.min(Math.max(1, Math.round(left)), MAX_TIMER_MS));
-      };
-      if (signal !== undefined) this.#watch.add(signal, sleep);
-      arm();
-    });
+    return new Promise<T>((resolve, reject) => this.wake(ms, SETTLE, { value, resolve: resolve as (value: unknown) => void, reject }, signal));
+  }
+
+  wake<A>(ms: number, waker: Waker<A>, arg: A, signal?: AbortSignal): void {
+    if (signal?.aborted || !(ms > 0)) return later(waker, arg, signal);
+    const deadline = performance.now() + ms;
+    const sleep: TimerSleep = {
+      timer: undefined,
+      immediate: undefined,
+      onAbort: (reason) => {
+        clearTimeout(sleep.timer);
+        clearImmediate(sleep.immediate);
+        waker.aborted(arg, reason);
+      },
+    };
+    const arm = (): void => {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        if (signal !== undefined) this.#watch.delete(signal, sleep);
+        waker.woken(arg);
+        return;
+      }
+      // Node's timers count whole milliseconds from the event loop's time, taken when the loop last woke,
+      // so a timer fires up to a millisecond either side of performance.now() + ms. The timer is set to
+      // the nearest millisecond, and whatever is left when it fires early, less than a millisecond, is
+      // waited out turn by turn of the event loop: a caller that sleeps until t never observes now() < t
+      // afterwards, and wakes a fraction of a millisecond after t rather than up to one whole (rounding
+      // up, or a second timer, would make paced starts late by half a millisecond on average).
+      if (sleep.timer !== undefined && left < 1) sleep.immediate = setImmediate(arm);
+      else sleep.timer = setTimeout(arm, Math.min(Math.max(1, Math.round(left)), MAX_TIMER_MS));
+    };
+    if (signal !== undefined) this.#watch.add(signal, sleep);
+    arm();
   }
 }
 
@@ -87,9 +125,8 @@ export const systemClock: Clock = new SystemClock();
 interface Sleeper {
   readonly at: number;
   readonly seq: number;
-  readonly value: unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
+  readonly waker: Waker<unknown>;
+  readonly arg: unknown;
   readonly signal: AbortSignal | undefined;
   done: boolean;
 }
@@ -100,7 +137,7 @@ interface Sleeper {
  * the order they began sleeping). A sleep whose signal aborts rejects at once and is forgotten.
  *
  * Promises resolve asynchronously: after `advance`, the sleepers' continuations run once the caller
- * yields to the event loop. To step through intermediate deadlines one at a time (as the simulation
+ * yields to the event loop; a `wake` sleeper is called back during `advance` itself. To step through intermediate deadlines one at a time (as the simulation
  * does), advance to {@link ManualClock.nextDeadline} repeatedly.
  */
 export class ManualClock implements Clock {
@@ -131,15 +168,21 @@ export class ManualClock implements Clock {
   after<T>(ms: number, value: T, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(ms > 0)) return Promise.resolve(value);
-    return new Promise<T>((resolve, reject) => {
-      const sleeper: Sleeper = { at: this.#now + ms, seq: this.#seq++, value, resolve: resolve as (value: unknown) => void, reject, signal, done: false };
-      if (signal !== undefined && !this.#watched.has(signal)) {
-        this.#watched.add(signal);
-        signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
-      }
-      this.#live++;
-      this.#push(sleeper);
-    });
+    return new Promise<T>((resolve, reject) => this.wake(ms, SETTLE, { value, resolve: resolve as (value: unknown) => void, reject }, signal));
+  }
+
+  /**
+   * wake calls back synchronously from inside `advance`/`advanceTo`, in deadline order with the promise
+   * sleepers (whose continuations run later, as promise reactions do).
+   */
+  wake<A>(ms: number, waker: Waker<A>, arg: A, signal?: AbortSignal): void {
+    if (signal?.aborted || !(ms > 0)) return later(waker, arg, signal);
+    if (signal !== undefined && !this.#watched.has(signal)) {
+      this.#watched.add(signal);
+      signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
+    }
+    this.#live++;
+    this.#push({ at: this.#now + ms, seq: this.#seq++, waker: waker as Waker<unknown>, arg, signal, done: false });
   }
 
   /** advance moves the clock forward by `ms` (must be >= 0) and wakes every sleeper now due. */
@@ -158,7 +201,7 @@ export class ManualClock implements Clock {
       if (top.done) continue;
       top.done = true;
       this.#live--;
-      top.resolve(top.value);
+      top.waker.woken(top.arg);
     }
   }
 
@@ -170,7 +213,7 @@ export class ManualClock implements Clock {
       // Lazy deletion: the heap entry stays but is skipped when it surfaces.
       s.done = true;
       this.#live--;
-      s.reject(reason);
+      s.waker.aborted(s.arg, reason);
     }
   }
 

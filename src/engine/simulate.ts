@@ -1,7 +1,7 @@
 import type { ManualClock } from '../core/clock.js';
 import type { RunStats, Scheduler } from './scheduler.js';
 
-/** MICROTASK_BUDGET: turns to wait for quiescence before yielding to the event loop once. */
+/** MICROTASK_BUDGET: steps (instants and microtask turns) before yielding to the event loop once. */
 const MICROTASK_BUDGET = 10_000;
 
 /** TURN: a promise already resolved; `TURN.then(f)` runs f one microtask turn from now. */
@@ -16,9 +16,10 @@ const IDLE_ROUNDS = 100;
  * moments, and what it predicts is what the same scheduler would do in real time.
  *
  * "Nothing can progress" is counted, not guessed (Scheduler.quiescent): after each step the driver looks
- * again one microtask later, and again, until every job again waits on the clock, the in-flight queue or the
- * source. The clock must be used by this run alone, and the executor must do all its waiting on it (the
- * simulated executor does); a source may do real I/O, and time stands still while a read is pending.
+ * again, at once and then one microtask later, and again, until every job again waits on the clock, the
+ * in-flight queue or the source. The clock must be used by this run alone, and the executor must do all its
+ * waiting on it (the simulated executor does); a source may do real I/O, and time stands still while a read
+ * is pending.
  *
  * The driver is a callback on a settled promise, not an async loop: a million-event replay takes a few
  * million steps, and a promise reaction is the cheapest turn there is (queueMicrotask, in Node, also makes
@@ -31,35 +32,40 @@ export function runSimulated<P>(scheduler: Scheduler<P>, clock: ManualClock): Pr
     let idleRounds = 0;
     const poll = (): void => {
       if (finished) return;
-      if (!scheduler.quiescent(clock.pending)) {
-        if (++turns < MICROTASK_BUDGET) TURN.then(poll);
-        else {
-          // A long cascade, or a continuation that waits on the event loop (a stream's callback).
+      for (;;) {
+        if (++turns >= MICROTASK_BUDGET) {
+          // A long cascade, or a continuation that waits on the event loop (a stream's callback): let the
+          // event loop turn once (output is written meanwhile).
           turns = 0;
           setImmediate(poll);
+          return;
         }
-        return;
-      }
-      turns = 0;
-      const busy = scheduler.sourceBusy;
-      if (busy !== undefined) {
+        if (!scheduler.quiescent(clock.pending)) {
+          TURN.then(poll);
+          return;
+        }
+        const busy = scheduler.sourceBusy;
+        if (busy !== undefined) {
+          idleRounds = 0;
+          busy.then(poll, poll);
+          return;
+        }
+        const next = clock.nextDeadline();
+        if (next === undefined) {
+          // Nothing sleeps and the source is idle: the run is finishing (its last continuations are
+          // unwinding), or it is stuck, which would be a bug.
+          turns = 0;
+          if (++idleRounds > IDLE_ROUNDS) {
+            finished = true;
+            reject(new Error('simulation stalled: no job can progress and nothing is due (a bug)'));
+          } else setImmediate(poll);
+          return;
+        }
         idleRounds = 0;
-        busy.then(poll, poll);
-        return;
+        // Wakes are called back inside advanceTo: when every one of them waits on the clock again, the run is
+        // still quiescent and the next instant follows at once, without a microtask between.
+        clock.advanceTo(next);
       }
-      const next = clock.nextDeadline();
-      if (next === undefined) {
-        // Nothing sleeps and the source is idle: the run is finishing (its last continuations are
-        // unwinding), or it is stuck, which would be a bug.
-        if (++idleRounds > IDLE_ROUNDS) {
-          finished = true;
-          reject(new Error('simulation stalled: no job can progress and nothing is due (a bug)'));
-        } else setImmediate(poll);
-        return;
-      }
-      idleRounds = 0;
-      clock.advanceTo(next);
-      TURN.then(poll);
     };
     scheduler.run().then(
       (stats) => {

@@ -68,6 +68,18 @@ export interface AttemptContext {
  */
 export interface Executor<P = unknown> {
   execute(job: Job<P>, ctx: AttemptContext): Promise<AttemptOutcome>;
+  /**
+   * plan, when an executor has it, is execute for an attempt decided the moment it begins (a simulated
+   * one): how long it takes on the scheduler's clock, and its outcome. The scheduler then waits that long
+   * itself, under the kill signal, without a promise per attempt. It must agree with execute.
+   */
+  plan?(job: Job<P>, ctx: AttemptContext): PlannedAttempt;
+}
+
+/** PlannedAttempt is an attempt known in advance: it takes `ms` on the clock, then ends with `outcome`. */
+export interface PlannedAttempt {
+  readonly ms: number;
+  readonly outcome: AttemptOutcome;
 }
 
 /** Status is a job's final state. */

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { AttemptContext, AttemptOutcome, Executor, Job } from '../engine/types.js';
+import type { AttemptContext, AttemptOutcome, Executor, Job, PlannedAttempt } from '../engine/types.js';
 
 /** SimulatedWork is what a simulated job "does": take its service time, then end with its status. */
 export interface SimulatedWork {
@@ -43,14 +43,20 @@ export class SimulatedExecutor implements Executor<SimulatedWork> {
 
   /**
    * execute resolves, once the attempt's time has passed on the clock, to the outcome decided when it began
-   * (one promise: the scheduler sees the outcome a microtask after the clock gets there). A kill rejects
-   * it with the kill signal's reason, which the scheduler reports as a killed attempt.
+   * (see plan). A kill rejects it with the kill signal's reason, which the scheduler reports as a killed
+   * attempt.
    */
   execute(job: Job<SimulatedWork>, ctx: AttemptContext): Promise<AttemptOutcome> {
+    const { ms, outcome } = this.plan(job, ctx);
+    return this.#o.clock.after(ms, outcome, ctx.kill);
+  }
+
+  /** plan decides the attempt when it begins: its service time (or the timeout) and its outcome. */
+  plan(job: Job<SimulatedWork>, ctx: AttemptContext): PlannedAttempt {
     const { serviceMs, status, retryAfterMs } = job.payload;
     const timeoutMs = this.#o.timeoutMs ?? Infinity;
-    if (serviceMs > timeoutMs) return this.#o.clock.after(timeoutMs, { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` }, ctx.kill);
-    return this.#o.clock.after(serviceMs, this.#outcome(typeof status === 'function' ? status(ctx.attempt) : (status ?? 0), retryAfterMs), ctx.kill);
+    if (serviceMs > timeoutMs) return { ms: timeoutMs, outcome: { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` } };
+    return { ms: serviceMs, outcome: this.#outcome(typeof status === 'function' ? status(ctx.attempt) : (status ?? 0), retryAfterMs) };
   }
 
   #outcome(code: number, retryAfterMs: number | undefined): AttemptOutcome {
