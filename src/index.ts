@@ -1,5 +1,5 @@
 // The public library API of throttle-cli. Re-exports only.
-export { type Clock, systemClock, ManualClock } from './core/clock.js';
+export { type Clock, type Waker, systemClock, ManualClock } from './core/clock.js';
 export { Inf, every, Limiter, Reservation, type WaitOptions } from './core/limiter.js';
 export { ParseError, parseRate, parseDuration, parseRetryAfter } from './core/parse.js';
 export { BoundedFrequencyRunner, type BoundedFrequencyRunnerOptions } from './core/runner.js';
@@ -27,7 +27,7 @@ export { LimitLog, type LimitsSummary, type LimitChange } from './measure/limits
 export { Scheduler, type SchedulerOptions, type SharedLimits, type Limits, type ArrivalMode, type RunStats, type JobSource, type BatchedJobSource } from './engine/scheduler.js';
 export { runSimulated } from './engine/simulate.js';
 export { type SchedulerEvent, type SchedulerEventType, type SchedulerListener, Events } from './engine/events.js';
-export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor } from './engine/types.js';
+export type { Job, Result, Status, AttemptOutcome, AttemptContext, Executor, PlannedAttempt } from './engine/types.js';
 export { SimulatedExecutor, type SimulatedWork, type SimulatedExecutorOptions } from './executors/simulated.js';
 export { Metrics, Distribution, type Summary, type Stats } from './measure/metrics.js';
 export { Coalescer, type CoalescerOptions, type CoalesceOutcome, type CoalesceEvent, type CoalesceListener, type CoalescedRun, type RunReason } from './engine/coalesce.js';

@@ -564,15 +564,14 @@ export class Scheduler<P = unknown> {
     // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it was due,
     // which may lie before the scheduler got to it.
     run.heldFromMs = run.attempt === 1 ? run.arrivalMs : t;
-    const ready = this.#passNow(run.job, t);
-    if (ready === undefined) return this.#passSlowly(run);
+    const waitMs = this.#passNow(run, t);
+    if (waitMs === undefined) return this.#passSlowly(run);
     // Subtleness: a job of generated load whose token is there at once still waits (0 ms: a microtask)
     // while the feeder is admitting. Starting it there and then would run its executor before the next
     // jobs reserve their tokens, and a slow first request (a connection, code loaded lazily) would push the
     // bucket's whole timeline back, never to be made up.
-    if (ready.waitMs <= 0 && !this.#admitting) return this.#granted(run, ready.slot, ready.atMs);
-    run.ready = ready;
-    this.#clock.wake(ready.waitMs, this.#tokenDue, run, this.#stopSignal);
+    if (waitMs <= 0 && !this.#admitting) return this.#granted(run, run.slot, t);
+    this.#clock.wake(waitMs, this.#tokenDue, run, this.#stopSignal);
   }
 
   /** #passSlowly takes the attempt through the general gates (#pass), a promise. */
@@ -586,22 +585,24 @@ export class Scheduler<P = unknown> {
   /** #tokenWaited: the tokens #passNow reserved are due; the attempt starts, unless a pause began meanwhile. */
   #tokenWaited(run: JobRun<P>): void {
     this.#turns.next();
-    const ready = run.ready!;
-    run.ready = undefined;
+    const slot = run.slot!;
+    run.reservation = undefined;
     // A pause that began during the wait holds the attempt, its token spent (as in #pass).
     if (this.#paused(run.job.group ?? '')) {
-      ready.slot.release();
+      run.slot = undefined;
+      slot.release();
       return this.#passSlowly(run);
     }
-    this.#granted(run, ready.slot, this.#clock.now());
+    this.#granted(run, slot, this.#clock.now());
   }
 
   /** #tokenAborted: the run stopped during the token wait; the tokens go back, and the slot. */
   #tokenAborted(run: JobRun<P>, reason: unknown): void {
-    const ready = run.ready!;
-    run.ready = undefined;
-    if (ready.reservation !== undefined) this.#cancelToken(ready.reservation);
-    ready.slot.release();
+    const slot = run.slot!;
+    const reservation = run.reservation;
+    run.slot = run.reservation = undefined;
+    if (reservation !== undefined) this.#cancelToken(reservation);
+    slot.release();
     this.#turns.next();
     this.#interrupted(run, reason);
   }
@@ -730,28 +731,29 @@ export class Scheduler<P = unknown> {
   /**
    * #passNow is #pass for the common case, without a promise: wait mode, no pause, no per-key or shared
    * gates, a free slot, and nobody queued at the bucket before this job. `t` is now (a reading taken since
-   * the last await). It takes the slot and reserves the
-   * tokens, and returns them with the wait until the tokens are due (0: start now); or returns undefined
+   * the last wait). It takes the slot and reserves the tokens, holding them in `run.slot` and
+   * `run.reservation`, and returns the wait until the tokens are due (0: start now); or returns undefined
    * having taken nothing, and #pass decides.
    */
-  #passNow(job: Job<P>, t: number): Ready | undefined {
+  #passNow(run: JobRun<P>, t: number): number | undefined {
     const o = this.#o;
+    const job = run.job;
     if (o.onFull !== 'wait' || this.#pausedUntil.size > 0 || this.#perKey !== undefined || this.#perKeyInflight !== undefined || o.shared !== undefined) return undefined;
     const limiter = o.limiter;
     const free = limiter.limit() === Infinity && this.#planNext === undefined;
     if (!free && !this.#turns.open(t)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
     if (slot === undefined) return undefined;
-    if (free) return { slot, atMs: t, waitMs: 0, reservation: undefined };
-    const r = this.#reserve(t, job.tokens ?? 1);
-    if (r === undefined) return { slot, atMs: t, waitMs: 0, reservation: undefined };
-    if (!r.ok) {
+    const r = free ? undefined : this.#reserve(t, job.tokens ?? 1);
+    if (r !== undefined && !r.ok) {
       // More tokens than the burst: #pass says so. No slot was queued for (tryAcquire never overtakes a
       // waiter), so giving it back wakes nobody.
       slot.release();
       return undefined;
     }
-    return { slot, atMs: t, waitMs: r.delayFrom(t), reservation: r };
+    run.slot = slot;
+    run.reservation = r;
+    return r === undefined ? 0 : r.delayFrom(t);
   }
 
   /**
@@ -976,10 +978,12 @@ class JobRun<P> {
   grantMs = 0;
   /** waitFromMs is when the current backoff began. */
   waitFromMs = 0;
-  /** ready is the slot and tokens the attempt holds while its tokens fall due (see #passNow). */
-  ready: Ready | undefined = undefined;
-  /** slot is what the running attempt holds; planned its outcome, when the executor planned it. */
+  /**
+   * slot is what the attempt holds from the gates on; reservation the tokens #passNow reserved for it while
+   * they fall due; planned the attempt's outcome, when the executor planned it.
+   */
   slot: Slot | undefined = undefined;
+  reservation: Reservation | undefined = undefined;
   planned: AttemptOutcome | undefined = undefined;
 
   /**
@@ -1013,15 +1017,6 @@ interface Feed<P> {
   ended: boolean;
   readonly resolve: (exhausted: boolean) => void;
   readonly reject: (err: unknown) => void;
-}
-
-/** Ready is an attempt that passed the gates at once: its slot, and the tokens it reserved, due in `waitMs`. */
-interface Ready {
-  readonly slot: Slot;
-  /** atMs is when the gates were passed. */
-  readonly atMs: number;
-  readonly waitMs: number;
-  readonly reservation: Reservation | undefined;
 }
 
 /** both holds two slots as one: releasing it releases each (once). */
