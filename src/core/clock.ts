@@ -137,15 +137,21 @@ interface Sleeper {
  * the order they began sleeping). A sleep whose signal aborts rejects at once and is forgotten.
  *
  * Promises resolve asynchronously: after `advance`, the sleepers' continuations run once the caller
- * yields to the event loop; a `wake` sleeper is called back during `advance` itself. To step through intermediate deadlines one at a time (as the simulation
- * does), advance to {@link ManualClock.nextDeadline} repeatedly.
+ * yields to the event loop; a `wake` sleeper is called back during `advance` itself. To step through
+ * intermediate deadlines one at a time (as the simulation does), advance to
+ * {@link ManualClock.nextDeadline} repeatedly.
  */
 export class ManualClock implements Clock {
   #now: number;
   #seq = 0;
   /** #live counts sleepers neither woken nor aborted. */
   #live = 0;
-  /** Binary min-heap on (at, seq). */
+  /**
+   * The sleepers in order of (at, seq): #front, when set, is earlier than every one in #heap, a binary
+   * min-heap. A sleeper that becomes the earliest as it begins, as most do in a simulation (the next
+   * arrival, a token due in a moment), goes in front, and out again, without a heap operation.
+   */
+  #front: Sleeper | undefined;
   #heap: Sleeper[] = [];
   /**
    * #watched holds the signals with a listener. One listener per signal, not per sleeper: a run keeps
@@ -205,7 +211,7 @@ export class ManualClock implements Clock {
   advanceTo(t: number): void {
     if (t > this.#now) this.#now = t;
     for (;;) {
-      const top = this.#heap[0];
+      const top = this.#front ?? this.#heap[0];
       if (top === undefined || top.at > this.#now) break;
       this.#pop();
       if (top.done) continue;
@@ -220,7 +226,8 @@ export class ManualClock implements Clock {
     if (this.#quiet[0] === signal) this.#quiet[0] = undefined;
     if (this.#quiet[1] === signal) this.#quiet[1] = undefined;
     const reason = abortReason(signal);
-    const hit = this.#heap.filter((s) => !s.done && s.signal === signal).sort((a, b) => (this.#less(a, b) ? -1 : 1));
+    const all = this.#front === undefined ? this.#heap : [this.#front, ...this.#heap];
+    const hit = all.filter((s) => !s.done && s.signal === signal).sort((a, b) => (this.#less(a, b) ? -1 : 1));
     for (const s of hit) {
       // Lazy deletion: the heap entry stays but is skipped when it surfaces.
       s.done = true;
@@ -232,7 +239,7 @@ export class ManualClock implements Clock {
   /** nextDeadline returns the earliest pending sleeper's deadline, or undefined when none sleeps. */
   nextDeadline(): number | undefined {
     for (;;) {
-      const top = this.#heap[0];
+      const top = this.#front ?? this.#heap[0];
       if (top === undefined) return undefined;
       if (!top.done) return top.at;
       this.#pop();
@@ -248,8 +255,27 @@ export class ManualClock implements Clock {
     return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 
-  /** #push adds a sleeper: the hole it makes at the bottom rises to where the sleeper belongs (no swaps). */
+  /** #push adds a sleeper: in front when it is the earliest, else to the heap. */
   #push(s: Sleeper): void {
+    const front = this.#front;
+    if (front === undefined) {
+      const top = this.#heap[0];
+      if (top === undefined || this.#less(s, top)) this.#front = s;
+      else this.#heapPush(s);
+    } else if (this.#less(s, front)) {
+      this.#heapPush(front);
+      this.#front = s;
+    } else this.#heapPush(s);
+  }
+
+  /** #pop removes the earliest sleeper. */
+  #pop(): void {
+    if (this.#front !== undefined) this.#front = undefined;
+    else this.#heapPop();
+  }
+
+  /** #heapPush adds a sleeper to the heap: the hole it makes at the bottom rises to where it belongs. */
+  #heapPush(s: Sleeper): void {
     const h = this.#heap;
     let i = h.length;
     h.push(s);
@@ -264,11 +290,11 @@ export class ManualClock implements Clock {
   }
 
   /**
-   * #pop removes the earliest sleeper. The hole at the top sinks along the earlier child all the way down
+   * #heapPop removes the heap's earliest sleeper. The hole at the top sinks along the earlier child all the way down
    * (one comparison a level), then the last sleeper, put in the hole, rises to its place: it belongs near
    * the bottom, so this takes about half the comparisons of sinking it from the top.
    */
-  #pop(): void {
+  #heapPop(): void {
     const h = this.#heap;
     const last = h.pop()!;
     const n = h.length;
