@@ -1,5 +1,6 @@
 import test from 'ava';
-import { ManualClock, systemClock } from '../src/core/clock.js';
+import fc from 'fast-check';
+import { ManualClock, systemClock, type Waker } from '../src/core/clock.js';
 
 test('ManualClock wakes sleepers in deadline order when advance passes them', async (t) => {
   const clock = new ManualClock(100);
@@ -43,4 +44,105 @@ test('systemClock sleeps at least the requested time', async (t) => {
   const t0 = systemClock.now();
   await systemClock.sleep(20);
   t.true(systemClock.now() - t0 >= 20);
+});
+
+/** recorder is a waker that logs what woke it, and when. */
+function recorder(clock: ManualClock, log: string[]): Waker<string> {
+  return {
+    woken: (name) => log.push(`${name}@${clock.now()}`),
+    aborted: (name, reason) => log.push(`${name}!${String((reason as Error).message)}`),
+  };
+}
+
+test('ManualClock wake calls back inside advance, in deadline order (ties in the order they began), with promise sleepers', async (t) => {
+  const clock = new ManualClock(0);
+  const log: string[] = [];
+  const w = recorder(clock, log);
+  clock.wake(20, w, 'b');
+  clock.wake(5, w, 'a'); // the earliest as it begins: waits in front of the heap
+  clock.wake(20, w, 'c');
+  clock.wake(1, w, 'first'); // earlier still: the one in front goes back to the heap
+  const p = clock.sleep(20).then(() => log.push(`promise@${clock.now()}`));
+  t.is(clock.nextDeadline(), 1);
+  t.is(clock.pending, 5);
+  clock.advanceTo(5);
+  t.deepEqual(log, ['first@5', 'a@5'], 'called back during advanceTo, before it returns');
+  clock.advanceTo(25);
+  t.deepEqual(log, ['first@5', 'a@5', 'b@25', 'c@25'], 'the promise sleeper resolves, its continuation runs later');
+  await p;
+  t.deepEqual(log.at(-1), 'promise@25');
+  t.is(clock.pending, 0);
+  t.is(clock.nextDeadline(), undefined);
+});
+
+test('ManualClock wake of zero or less, or under an aborted signal, calls back a microtask later, never from inside wake', async (t) => {
+  const clock = new ManualClock(7);
+  const log: string[] = [];
+  const w = recorder(clock, log);
+  const ac = new AbortController();
+  ac.abort(new Error('gone'));
+  clock.wake(0, w, 'zero');
+  clock.wake(-3, w, 'negative');
+  clock.wake(10, w, 'aborted', ac.signal);
+  t.deepEqual(log, []);
+  t.is(clock.pending, 0);
+  await Promise.resolve();
+  t.deepEqual(log, ['zero@7', 'negative@7', 'aborted!gone']);
+});
+
+test('ManualClock wake: an abort calls back every sleeper of its signal, in deadline order, and only those', (t) => {
+  const clock = new ManualClock(0);
+  const log: string[] = [];
+  const w = recorder(clock, log);
+  const stop = new AbortController();
+  const kill = new AbortController();
+  clock.wake(30, w, 's30', stop.signal);
+  clock.wake(10, w, 'k10', kill.signal);
+  clock.wake(5, w, 's5', stop.signal); // in front
+  clock.wake(20, w, 's20', stop.signal);
+  clock.wake(15, w, 'free');
+  stop.abort(new Error('stop'));
+  t.deepEqual(log, ['s5!stop', 's20!stop', 's30!stop']);
+  t.is(clock.pending, 2);
+  clock.wake(1, w, 'late', stop.signal); // the signal is known, and aborted: no sleeper
+  t.is(clock.pending, 2);
+  clock.advanceTo(100);
+  t.deepEqual(log.slice(3), ['k10@100', 'free@100']);
+});
+
+test('ManualClock wakes any mix of sleepers in (deadline, start) order', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 3 })), { maxLength: 60 }), (steps) => {
+      // Each step begins a sleep of `ms`, then moves the clock by `move` (0 mostly: several begin at once).
+      const clock = new ManualClock(0);
+      const woke: number[] = [];
+      const expected: Array<{ at: number; i: number }> = [];
+      const w: Waker<number> = { woken: (i) => woke.push(i), aborted: () => t.fail() };
+      steps.forEach(([ms, move], i) => {
+        if (ms > 0) {
+          clock.wake(ms, w, i);
+          expected.push({ at: clock.now() + ms, i });
+        }
+        if (move === 3) clock.advance(7);
+      });
+      clock.advance(1000);
+      const late = expected.filter((e) => !woke.includes(e.i));
+      t.deepEqual(late, []);
+      // Whatever woke during the run woke by deadline, then start order; check the order among all.
+      const order = [...expected].sort((a, b) => a.at - b.at || a.i - b.i).map((e) => e.i);
+      return JSON.stringify(woke) === JSON.stringify(order);
+    }),
+  );
+  t.pass();
+});
+
+test('systemClock wake calls back once the time has passed, or with the reason when the signal aborts', async (t) => {
+  const t0 = systemClock.now();
+  const woke = await new Promise<number>((resolve, reject) => systemClock.wake(15, { woken: resolve, aborted: (_, r) => reject(r) }, 42));
+  t.is(woke, 42);
+  t.true(systemClock.now() - t0 >= 15);
+  const ac = new AbortController();
+  const aborted = new Promise<unknown>((resolve) => systemClock.wake(10_000, { woken: () => resolve('woken'), aborted: (_, reason) => resolve(reason) }, 0, ac.signal));
+  ac.abort('stop');
+  t.is(await aborted, 'stop');
 });

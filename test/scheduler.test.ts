@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { ManualClock } from '../src/core/clock.js';
 import { InflightLimiter } from '../src/core/inflight.js';
 import { Inf, Limiter } from '../src/core/limiter.js';
@@ -18,12 +19,16 @@ interface Case {
   arrivals?: ArrivalMode;
   durationMs?: number;
   lookahead?: number;
+  /** promised hides the executor's `plan`: every attempt is a promise from `execute`. */
+  promised?: boolean;
 }
 
 /** simulate runs jobs through a scheduler on a ManualClock; returns results in seq order and start times. */
 async function simulate(jobs: Iterable<Job<SimulatedWork>>, c: Case = {}) {
   const clock = new ManualClock(0);
-  const scheduler = new Scheduler<SimulatedWork>(jobs, new SimulatedExecutor({ clock }), {
+  const simulated = new SimulatedExecutor({ clock });
+  const executor: Executor<SimulatedWork> = c.promised === true ? { execute: (job, ctx) => simulated.execute(job, ctx) } : simulated;
+  const scheduler = new Scheduler<SimulatedWork>(jobs, executor, {
     clock,
     limiter: new Limiter(c.rate ?? Inf, c.burst ?? 1, { clock }),
     inflight: new InflightLimiter({ limit: c.concurrency ?? Infinity }),
@@ -343,4 +348,23 @@ test('generated load: the schedule counts from the first admission, so set-up be
   await runSimulated(scheduler, clock);
   t.deepEqual(due, Array.from({ length: 10 }, (_, k) => 7 + 10 * k));
   t.deepEqual(late, Array.from({ length: 10 }, () => 0));
+});
+
+test('an executor that plans its attempts gives the results its promises would (limits, retries, rejections)', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.double({ min: 0, max: 50, noNaN: true }), fc.double({ min: 0, max: 30, noNaN: true }), fc.constantFrom(0, 0, 0, 1, 503)), { minLength: 1, maxLength: 40 }),
+      fc.record({ rate: fc.constantFrom(Inf, 20, 200), burst: fc.integer({ min: 1, max: 3 }), concurrency: fc.integer({ min: 1, max: 4 }), onFull: fc.constantFrom('wait' as const, 'reject' as const), retries: fc.integer({ min: 0, max: 2 }) }),
+      async (events, limits) => {
+        let at = 0;
+        const jobs = events.map(([gapMs, serviceMs, status], seq) => ({ seq, key: String(seq), arrivalMs: (at += gapMs), payload: { serviceMs, status } }));
+        const c: Case = { ...limits, baseMs: 10, arrivals: 'trace' };
+        const planned = await simulate(jobs, c);
+        const promised = await simulate(jobs, { ...c, promised: true });
+        t.deepEqual(planned.results, promised.results);
+        t.deepEqual(planned.stats, promised.stats);
+      },
+    ),
+    { numRuns: 60 },
+  );
 });

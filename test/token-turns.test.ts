@@ -27,6 +27,11 @@ test('jobs reserve at once until the latest reservation lies past the horizon; t
   await b;
   t.deepEqual(order, [1, 2]);
   t.is(turns.queued, 0);
+  // Resumed, but not yet said so (taken): still behind them.
+  t.false(turns.open(clock.now()));
+  turns.taken();
+  t.false(turns.open(clock.now()));
+  turns.taken();
   t.true(turns.open(clock.now()));
 });
 

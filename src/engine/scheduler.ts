@@ -892,7 +892,10 @@ export class Scheduler<P = unknown> {
     const n = job.tokens ?? 1;
     // An unlimited bucket grants everything at once and keeps no state: skip the reservation.
     if (limiter.limit() === Infinity && this.#planNext === undefined) return this.#sharedToken(n);
-    if (!this.#turns.open(clock.now())) await this.#turns.wait();
+    if (!this.#turns.open(clock.now())) {
+      await this.#turns.wait();
+      this.#turns.taken();
+    }
     const t = clock.now();
     let r: Reservation | undefined;
     try {

@@ -15,9 +15,9 @@ interface Turn {
  * (reservations made long in advance at the old rate would not), while the few reserved ahead sleep side by
  * side, so a timer that fires late delays one start, not every later one.
  *
- * Use: a job may reserve at once when `open(now)`; else it awaits `wait()`. Either way it reports its
- * reservation's due time with `reserved`, and calls `next()` after reserving and again once its wait for
- * the tokens is over, so that the jobs behind it get their turn.
+ * Use: a job may reserve at once when `open(now)`; else it awaits `wait()`, and calls `taken()` the moment
+ * it resumes. Either way it reports its reservation's due time with `reserved`, and calls `next()` after
+ * reserving and again once its wait for the tokens is over, so that the jobs behind it get their turn.
  */
 export class TokenTurns {
   readonly #clock: Clock;
@@ -42,8 +42,16 @@ export class TokenTurns {
   }
 
   /** wait resolves when it is the caller's turn to reserve; it rejects with the reason of cancelAll. */
-  async wait(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.#queue.push({ resolve, reject }));
+  wait(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.#queue.push({ resolve, reject }));
+  }
+
+  /**
+   * taken says a job let go by `next` has resumed, and reserves now. Subtleness: until it says so, newcomers
+   * queue behind it; it must say so in the very continuation that reserves, with no await between, or a
+   * newcomer could find the queue open in the gap and reserve first, out of turn.
+   */
+  taken(): void {
     this.#woken--;
   }
 
