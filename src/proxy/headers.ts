@@ -11,7 +11,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'O
 
 /**
  * HOP_BY_HOP fields describe one connection, not the message: never forwarded, in either direction.
- * `expect` is dropped too: the proxy answers 100-continue itself, and undici does not send it.
+ * `expect` is dropped too: the proxy answers 100-continue itself.
  */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
@@ -46,6 +46,8 @@ export interface Scanned {
   readonly sticky: string | undefined;
   /** hasBody: the request has a body to stream (Content-Length above 0, or Transfer-Encoding). */
   readonly hasBody: boolean;
+  /** chunked: the body came with Transfer-Encoding (no length): it goes on chunked. */
+  readonly chunked: boolean;
 }
 
 /**
@@ -59,6 +61,7 @@ export function scanRequest(raw: readonly string[], remote: string | undefined, 
   let key: string | undefined;
   let sticky: string | undefined;
   let hasBody = false;
+  let chunked = false;
   let forwardedFor: string | undefined;
   let connection: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -66,7 +69,7 @@ export function scanRequest(raw: readonly string[], remote: string | undefined, 
     const value = raw[i + 1]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'transfer-encoding') hasBody = true;
+      if (lower === 'transfer-encoding') hasBody = chunked = true;
       else if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
     }
@@ -87,7 +90,7 @@ export function scanRequest(raw: readonly string[], remote: string | undefined, 
   if (connection !== undefined) dropListed(headers, connection);
   if (remote !== undefined) headers.push('x-forwarded-for', forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`);
   else if (forwardedFor !== undefined) headers.push('x-forwarded-for', forwardedFor);
-  return { headers, exempt, key: o.keyHeader === undefined ? remote : (key ?? remote), sticky, hasBody };
+  return { headers, exempt, key: o.keyHeader === undefined ? remote : (key ?? remote), sticky, hasBody, chunked };
 }
 
 function isExempt(lower: string, value: string, exempt: ReadonlyArray<readonly [string, string]>): boolean {
@@ -119,20 +122,24 @@ function dropListed(headers: string[], connection: string): void {
 }
 
 /**
- * responseHeaders turns an upstream's answer headers (lower-case names, as undici parses them) into the
- * flat list the client gets: hop-by-hop fields removed, the RateLimit fields set.
+ * responseHeaders turns an upstream's answer headers (a flat [name, value, ...] list, as received) into the
+ * list the client gets: hop-by-hop fields removed, the RateLimit fields set.
  */
-export function responseHeaders(upstream: Readonly<Record<string, string | string[] | undefined>>, fields: RateLimitFields | undefined): string[] {
+export function responseHeaders(upstream: readonly string[], fields: RateLimitFields | undefined): string[] {
   const out: string[] = [];
-  const connection = upstream.connection;
-  for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || (fields !== undefined && name.startsWith('ratelimit-'))) continue;
-    const value = upstream[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const v of value) out.push(name, v);
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < upstream.length; i += 2) {
+    const name = upstream[i]!;
+    const value = upstream[i + 1]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    if (fields !== undefined && lower.startsWith('ratelimit-')) continue;
+    out.push(name, value);
   }
-  if (connection !== undefined) dropListed(out, Array.isArray(connection) ? connection.join(', ') : connection);
+  if (connection !== undefined) dropListed(out, connection);
   if (fields !== undefined) pushFields(out, fields);
   return out;
 }

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Dispatcher, Pool } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Status } from '../engine/types.js';
 import { type Admission, type RateLimitFields, retryAfterSeconds } from './admission.js';
@@ -10,6 +9,7 @@ import { Drain } from './drain.js';
 import type { FaultRule } from './faults.js';
 import { Hold } from './hold.js';
 import type { ProxyStats } from './stats.js';
+import { type ExchangeControl, type ResponseHandler, UpstreamPool, type UpstreamError } from './upstream.js';
 
 /** HttpProxyOptions are the parts an HttpProxy is built from. */
 export interface HttpProxyOptions {
@@ -19,7 +19,7 @@ export interface HttpProxyOptions {
   readonly stats: ProxyStats;
   readonly clock: Clock;
   readonly scan: ScanOptions;
-  /** timeoutMs bounds the wait for an upstream's headers and each pause in its body; Infinity: undici's 300 s. */
+  /** timeoutMs bounds the wait for an upstream's headers and each pause in its body; Infinity: none. */
   readonly timeoutMs: number;
   /** connections caps the sockets per upstream; undefined: as many as requests need. */
   readonly connections: number | undefined;
@@ -28,14 +28,14 @@ export interface HttpProxyOptions {
 }
 
 /** DIAL_ERRORS fail before a request left the proxy: trying the next upstream is safe even for a POST. */
-const DIAL_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const DIAL_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['HEADERS_TIMEOUT', 'BODY_TIMEOUT']);
 
 const TOO_MANY = 'Too many requests, please try again later.\n';
 
 /**
  * HttpProxy is the HTTP side of `throttle proxy`: a node:http server whose requests pass the Admission and
- * go to the upstreams in turn (RoundRobin) through one undici Pool each. Bodies stream both ways with
+ * go to the upstreams in turn (RoundRobin) through one UpstreamPool each. Bodies stream both ways with
  * back-pressure; nothing is buffered. A request is answered by the proxy itself only when a limit rejects
  * it (429), an injected fault says so, or no upstream answers (502, or 504 after --timeout).
  *
@@ -48,17 +48,7 @@ export class HttpProxy {
   readonly #server: Server;
 
   constructor(o: HttpProxyOptions) {
-    const timeout = o.timeoutMs === Infinity ? {} : { headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs };
-    const pools = o.upstreams.map(
-      (u) =>
-        new Pool(u.origin, {
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          connect: { timeout: o.dialTimeoutMs },
-          ...(o.connections === undefined ? {} : { connections: o.connections }),
-          ...timeout,
-        }),
-    );
+    const pools = o.upstreams.map((u) => new UpstreamPool(u, { connections: o.connections ?? Infinity, keepAliveMs: 30_000, dialTimeoutMs: o.dialTimeoutMs, timeoutMs: o.timeoutMs }));
     const prefixes = o.upstreams.map((u) => (u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')));
     this.#ctx = { o, pools, prefixes, drain: new Drain(), stopping: false };
     this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
@@ -94,7 +84,7 @@ export class HttpProxy {
     // The requests cut off end (recorded as interrupted, their upstream requests aborted) as their
     // connections' close events come in; the pools close after that.
     if (cut > 0) await ctx.drain.wait(1000);
-    await Promise.all(ctx.pools.map((p) => p.close().catch(() => undefined)));
+    for (const pool of ctx.pools) pool.close();
     return cut;
   }
 
@@ -125,7 +115,7 @@ export class HttpProxy {
 /** Context is what every request's Forward shares with its proxy. */
 interface Context {
   readonly o: HttpProxyOptions;
-  readonly pools: readonly Pool[];
+  readonly pools: readonly UpstreamPool[];
   /** prefixes are the upstreams' paths (without a trailing slash), put before each request's target. */
   readonly prefixes: readonly string[];
   readonly drain: Drain;
@@ -134,10 +124,10 @@ interface Context {
 }
 
 /**
- * Forward is one request's trip through the proxy, and the undici handler of its upstream request. It
+ * Forward is one request's trip through the proxy, and the handler of its upstream exchange. It
  * records the exchange once, when the client's response closes (finished or not).
  */
-class Forward implements Dispatcher.DispatchHandler {
+class Forward implements ResponseHandler {
   readonly #ctx: Context;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -145,7 +135,7 @@ class Forward implements Dispatcher.DispatchHandler {
   readonly #t0: number;
   /** hold is the request's way through admission (the verdict, an injected delay), shared with the TCP proxy. */
   readonly hold: Hold;
-  #controller: Dispatcher.DispatchController | undefined;
+  #controller: ExchangeControl | undefined;
   #status: Status | undefined;
   #code: number | string = 'client-closed';
   #upstream: number | undefined;
@@ -172,7 +162,7 @@ class Forward implements Dispatcher.DispatchHandler {
   readonly onClose = (): void => {
     this.hold.close();
     const ctx = this.#ctx;
-    if (this.#controller !== undefined && this.#upstreamEndMs === undefined) this.#controller.abort(new Error('the client closed the connection'));
+    if (this.#controller !== undefined && this.#upstreamEndMs === undefined) this.#controller.abort();
     const end = ctx.o.clock.now();
     let status = this.#status;
     if (status === undefined || (status === 'ok' && !this.#res.writableFinished)) {
@@ -220,20 +210,17 @@ class Forward implements Dispatcher.DispatchHandler {
     this.#upstreamEndMs = undefined;
     const url = req.url ?? '/';
     const path = url.startsWith('/') ? ctx.prefixes[i] + url : originForm(url, ctx.prefixes[i]!);
-    ctx.pools[i]!.dispatch(
-      { path, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers: this.#scanned.headers, body: this.#scanned.hasBody ? req : null },
-      this,
-    );
+    const scanned = this.#scanned;
+    const tries = this.#tries;
+    const control = ctx.pools[i]!.dispatch({ path, method: req.method ?? 'GET', headers: scanned.headers, body: scanned.hasBody ? req : null, chunked: scanned.chunked }, this);
+    // A dispatch that failed at once (the pool closing) was handled inside it, maybe by another dispatch.
+    if (this.#tries !== tries || this.#upstreamEndMs !== undefined) return;
+    this.#controller = control;
+    if (this.hold.closed) control.abort();
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.hold.closed) controller.abort(new Error('the client closed the connection'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    // 1xx answers (103 Early Hints) are not passed on.
-    if (statusCode < 200 || this.hold.closed) return;
+  onResponseStart(controller: ExchangeControl, statusCode: number, headers: readonly string[]): void {
+    if (this.hold.closed) return;
     const ctx = this.#ctx;
     ctx.o.balancer.succeeded(this.#upstream!);
     if (ctx.stopping) this.#res.shouldKeepAlive = false;
@@ -243,7 +230,7 @@ class Forward implements Dispatcher.DispatchHandler {
     this.#res.writeHead(statusCode, responseHeaders(headers, this.hold.ticket!.fields));
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: ExchangeControl, chunk: Buffer): void {
     if (this.hold.closed) return;
     if (!this.#res.write(chunk)) {
       controller.pause();
@@ -256,11 +243,11 @@ class Forward implements Dispatcher.DispatchHandler {
     if (!this.hold.closed) this.#res.end();
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(controller: ExchangeControl, err: UpstreamError): void {
     if (this.hold.closed) return;
     const ctx = this.#ctx;
     const { o } = ctx;
-    const kind = errorKind(err);
+    const kind = err.code;
     this.#upstreamEndMs = o.clock.now();
     if (this.#headersSent) {
       // Too late for an answer of our own: end the client's connection so it sees the failure.
@@ -308,7 +295,7 @@ function originForm(target: string, prefix: string): string {
   }
 }
 
-/** errorKind names an upstream failure by its code (ECONNREFUSED, UND_ERR_SOCKET, ...), looking into causes. */
+/** errorKind names a connection's failure by its code (ECONNREFUSED, ECONNRESET, ...), looking into causes. */
 export function errorKind(err: unknown): string {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string') return e.code;
