@@ -10,7 +10,7 @@ export const PROXY_DEFAULTS = {
   onFull: 'wait',
   maxWait: '10s',
   seed: '1',
-  /** timeout 0 leaves undici's own: 300 s for an upstream's headers and for each pause in its body. */
+  /** timeout 0 leaves the proxy's own: 300 s for an upstream's headers and for each pause in its body. */
   timeout: '0',
   drain: '5s',
 } as const;

@@ -48,7 +48,7 @@ export interface ProxySettings {
   readonly sticky: string | undefined;
   readonly faults: readonly FaultRule[];
   readonly seed: number;
-  /** timeoutMs bounds the wait for an upstream's answer (HTTP); Infinity: undici's own 300 s. */
+  /** timeoutMs bounds the wait for an upstream's answer (HTTP); Infinity: the proxy's own 300 s. */
   readonly timeoutMs: number;
   readonly drainMs: number;
   readonly reportFile: string | undefined;

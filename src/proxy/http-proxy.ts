@@ -19,7 +19,7 @@ export interface HttpProxyOptions {
   readonly stats: ProxyStats;
   readonly clock: Clock;
   readonly scan: ScanOptions;
-  /** timeoutMs bounds the wait for an upstream's headers and each pause in its body; Infinity: none. */
+  /** timeoutMs bounds the wait for an upstream's headers and each pause in its body; Infinity: 300 s. */
   readonly timeoutMs: number;
   /** connections caps the sockets per upstream; undefined: as many as requests need. */
   readonly connections: number | undefined;
@@ -30,6 +30,9 @@ export interface HttpProxyOptions {
 /** DIAL_ERRORS fail before a request left the proxy: trying the next upstream is safe even for a POST. */
 const DIAL_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['HEADERS_TIMEOUT', 'BODY_TIMEOUT']);
+
+/** DEFAULT_TIMEOUT_MS bounds an upstream's silence when --timeout does not. */
+const DEFAULT_TIMEOUT_MS = 300_000;
 
 const TOO_MANY = 'Too many requests, please try again later.\n';
 
@@ -48,7 +51,7 @@ export class HttpProxy {
   readonly #server: Server;
 
   constructor(o: HttpProxyOptions) {
-    const pools = o.upstreams.map((u) => new UpstreamPool(u, { connections: o.connections ?? Infinity, keepAliveMs: 30_000, dialTimeoutMs: o.dialTimeoutMs, timeoutMs: o.timeoutMs }));
+    const pools = o.upstreams.map((u) => new UpstreamPool(u, { connections: o.connections ?? Infinity, keepAliveMs: 30_000, dialTimeoutMs: o.dialTimeoutMs, timeoutMs: o.timeoutMs === Infinity ? DEFAULT_TIMEOUT_MS : o.timeoutMs }));
     const prefixes = o.upstreams.map((u) => (u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')));
     this.#ctx = { o, pools, prefixes, drain: new Drain(), stopping: false };
     this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));

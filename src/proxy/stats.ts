@@ -58,7 +58,7 @@ export interface ProxyConfig {
   readonly exemptHeaders: readonly string[];
   readonly inject: readonly string[];
   readonly seed: number;
-  /** timeoutMs bounds an upstream's answer (HTTP); null: undici's own 300 s. */
+  /** timeoutMs bounds an upstream's answer (HTTP); null: the proxy's own 300 s. */
   readonly timeoutMs: number | null;
   readonly drainMs: number;
 }

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
-import { Agent, type IncomingHttpHeaders, request } from 'node:http';
+import { Agent, type IncomingHttpHeaders, createServer as createHttpServer, request } from 'node:http';
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ProxyReport } from '../../src/proxy/stats.js';
@@ -274,4 +274,64 @@ test('listens only where told: a non-loopback --listen needs --public', async (t
   t.is(run.code, 2);
   t.regex(run.stderr, /^throttle: --listen 0\.0\.0\.0:0: not a loopback address.*--public/);
   t.is(run.stderr.split('\n').length, 2, 'one line');
+});
+
+test('bodies pass both ways: a sized upload, a chunked one, a HEAD, a 1 MB answer streamed; a silent upstream is a 504 after --timeout', async (t) => {
+  const upstream = createHttpServer((req, res) => {
+    if (req.url === '/silent') return; // never answered
+    if (req.url === '/big') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      for (let i = 0; i < 64; i++) res.write(Buffer.alloc(16 * 1024, i));
+      return res.end();
+    }
+    let length = 0;
+    let sum = 0;
+    req.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      for (const b of chunk) sum = (sum + b) % 65_521;
+    });
+    req.on('end', () => {
+      const body = `${req.method} ${req.headers['transfer-encoding'] ?? `length=${req.headers['content-length'] ?? 0}`} ${length} ${sum}\n`;
+      res.writeHead(200, { 'Content-Length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    upstream.closeAllConnections();
+    upstream.close();
+  });
+  const proxy = await startProxy(t, ['--timeout', '300ms', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`]);
+  const upload = 'throttle '.repeat(20_000);
+  const checksum = (s: string): number => [...Buffer.from(s)].reduce((a, b) => (a + b) % 65_521, 0);
+  t.is((await ok(t, `${proxy.url}/up`, { method: 'POST', body: upload })).body, `POST length=${upload.length} ${upload.length} ${checksum(upload)}\n`);
+  const chunked = await new Promise<string>((resolve, reject) => {
+    const req = request(`${proxy.url}/chunks`, { method: 'PUT', agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.write('abc');
+    setTimeout(() => req.end('defg'), 20);
+  });
+  t.is(chunked, `PUT chunked 7 ${checksum('abcdefg')}\n`);
+  const head = await ok(t, `${proxy.url}/h`, { method: 'HEAD' });
+  t.is(head.status, 200);
+  t.is(head.body, '');
+  const big = await new Promise<Buffer>((resolve, reject) => {
+    request(`${proxy.url}/big`, { agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+    })
+      .on('error', reject)
+      .end();
+  });
+  t.is(big.length, 64 * 16 * 1024);
+  t.is(big[16 * 1024 * 63], 63);
+  const silent = await ok(t, `${proxy.url}/silent`);
+  t.is(silent.status, 504);
+  t.regex(silent.body, /upstream timed out: .*HEADERS_TIMEOUT/);
+  await proxy.stop();
 });
