@@ -278,3 +278,19 @@ test('close fails requests still waiting and new ones with POOL_CLOSED', async (
   t.is((await first).body, 'ok', 'the one under way finishes');
   t.is((await exchange(p)).error, 'POOL_CLOSED');
 });
+
+test("a connection is not kept past a second before the upstream's Keep-Alive timeout", async (t) => {
+  const { origin, connections } = await httpServer(t, (req, res) => {
+    // timeout=1: dropped at once (a second of margin leaves nothing); timeout=2: kept for a second.
+    res.setHeader('Keep-Alive', req.url === '/short' ? 'timeout=1' : 'timeout=2');
+    res.end('ok');
+  });
+  const p = pool(origin);
+  await exchange(p, { path: '/short' });
+  await exchange(p, { path: '/short' });
+  t.is(connections(), 2, 'not reused');
+  await exchange(p, { path: '/long' });
+  await exchange(p, { path: '/long' });
+  t.is(connections(), 3, 'reused within its second');
+  p.close();
+});

@@ -130,8 +130,10 @@ export class UpstreamPool {
   /** assign gives the exchange a connection: an idle one, a new one, or the next one freed. */
   assign(exchange: Exchange): void {
     if (this.#closed) return exchange.fail(new UpstreamError('POOL_CLOSED', 'the proxy is closing'));
-    const idle = this.#idle.pop();
-    if (idle !== undefined) return idle.send(exchange, true);
+    for (let idle = this.#idle.pop(); idle !== undefined; idle = this.#idle.pop()) {
+      if (!idle.expired(performance.now())) return idle.send(exchange, true);
+      idle.destroy();
+    }
     if (this.#open < this.#o.connections) {
       this.#open++;
       return new Connection(this, this.#host, this.#port).send(exchange, false);
@@ -145,7 +147,11 @@ export class UpstreamPool {
     if (i >= 0) this.#waiting.splice(i, 1);
   }
 
-  /** released: the connection finished an exchange and may carry another. */
+  /**
+   * released: the connection finished an exchange and may carry another. An idle connection is not timed:
+   * one kept past its time is dropped when it would be taken (see Connection.expired), and the upstream
+   * closes the others in its own time.
+   */
   released(conn: Connection): void {
     const next = this.#waiting.shift();
     if (next !== undefined) return conn.send(next, true);
@@ -229,6 +235,7 @@ class Connection {
   /** #bodySent: the current request's body is all written (the connection can carry another). */
   #bodySent = true;
   #idleMs: number;
+  #idleSinceMs = 0;
   #partial: string[] = [];
   #closed = false;
 
@@ -241,7 +248,9 @@ class Connection {
     if (Number.isFinite(pool.options.dialTimeoutMs)) socket.setTimeout(pool.options.dialTimeoutMs);
     socket.once('connect', () => {
       this.#connected = true;
-      this.#arm();
+      // From here on, the socket's timeout bounds each wait for the upstream (and an idle spell: see idle).
+      const ms = pool.options.timeoutMs;
+      socket.setTimeout(Number.isFinite(ms) ? ms : 0);
       const exchange = this.#exchange;
       if (exchange !== undefined) this.#write(exchange);
     });
@@ -272,26 +281,22 @@ class Connection {
     exchange.conn = this;
     // The last answer may have ended while its reader held the socket paused.
     if (this.socket.isPaused()) this.socket.resume();
-    if (this.#connected) {
-      this.#arm();
-      this.#write(exchange);
-    }
+    if (this.#connected) this.#write(exchange);
   }
 
   /** idle: the connection waits in the pool, for as long as the upstream keeps it. */
   idle(): void {
     if (this.socket.isPaused()) this.socket.resume();
-    this.socket.setTimeout(this.#idleMs);
+    this.#idleSinceMs = performance.now();
+  }
+
+  /** expired: idle since too long ago to be trusted with a request (the upstream may be closing it). */
+  expired(nowMs: number): boolean {
+    return nowMs - this.#idleSinceMs >= this.#idleMs;
   }
 
   destroy(): void {
     this.socket.destroy();
-  }
-
-  /** #arm sets the socket's timeout to the exchange's: each wait for the upstream is bounded. */
-  #arm(): void {
-    const ms = this.#pool.options.timeoutMs;
-    this.socket.setTimeout(Number.isFinite(ms) ? ms : 0);
   }
 
   #write(exchange: Exchange): void {
