@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { Status } from '../engine/types.js';
-import { type Admission, type RateLimitFields, retryAfterSeconds } from './admission.js';
+import { type Admission, type RateLimitFields, type Rejected, retryAfterSeconds } from './admission.js';
 import type { RoundRobin } from './balancer.js';
 import { READ_ONLY_METHODS, type ScanOptions, type Scanned, pushFields, responseHeaders, scanRequest } from './headers.js';
 import { Drain } from './drain.js';
 import type { FaultRule } from './faults.js';
-import { Hold } from './hold.js';
+import { Hold, type HoldSteps } from './hold.js';
 import type { ProxyStats } from './stats.js';
 import { type ExchangeControl, type ResponseHandler, UpstreamPool, type UpstreamError } from './upstream.js';
 
@@ -130,7 +130,7 @@ interface Context {
  * Forward is one request's trip through the proxy, and the handler of its upstream exchange. It
  * records the exchange once, when the client's response closes (finished or not).
  */
-class Forward implements ResponseHandler {
+class Forward implements ResponseHandler, HoldSteps {
   readonly #ctx: Context;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -154,11 +154,17 @@ class Forward implements ResponseHandler {
     this.#res = res;
     this.#scanned = scanned;
     this.#t0 = t0;
-    this.hold = new Hold({
-      start: () => this.#dispatch(),
-      fault: (fault) => this.#fault(fault),
-      rejected: (v) => this.#answer(429, 'rejected', TOO_MANY, ['Retry-After', String(retryAfterSeconds(v.retryAfterMs))], v.fields),
-    });
+    this.hold = new Hold(this);
+  }
+
+  /** start forwards the admitted request (a HoldStep). */
+  start(): void {
+    this.#dispatch();
+  }
+
+  /** rejected answers 429 for a request the limits turned away (a HoldStep). */
+  rejected(v: Rejected): void {
+    this.#answer(429, 'rejected', TOO_MANY, ['Retry-After', String(retryAfterSeconds(v.retryAfterMs))], v.fields);
   }
 
   /** onClose runs when the client's response closes: finished, or the client went away. */
@@ -190,8 +196,8 @@ class Forward implements ResponseHandler {
     ctx.drain.leave();
   };
 
-  /** #fault plays an injected fault, once its delay (if any) is over. */
-  #fault(fault: FaultRule): void {
+  /** fault plays an injected fault, once its delay (if any) is over (a HoldStep). */
+  fault(fault: FaultRule): void {
     if (fault.reset) {
       this.#status = 'failed';
       this.#code = 'reset';
@@ -206,10 +212,11 @@ class Forward implements ResponseHandler {
     const ctx = this.#ctx;
     const { o } = ctx;
     const req = this.#req;
-    const i = o.balancer.pick(o.clock.now(), this.#scanned.sticky);
+    const now = o.clock.now();
+    const i = o.balancer.pick(now, this.#scanned.sticky);
     this.#upstream = i;
     this.#tries++;
-    this.#dispatchMs = o.clock.now();
+    this.#dispatchMs = now;
     this.#upstreamEndMs = undefined;
     const url = req.url ?? '/';
     const path = url.startsWith('/') ? ctx.prefixes[i] + url : originForm(url, ctx.prefixes[i]!);

@@ -83,7 +83,7 @@ export interface UpstreamPoolOptions {
   /** keepAliveMs is how long an idle connection is kept (less, when the upstream's Keep-Alive says so). */
   readonly keepAliveMs: number;
   readonly dialTimeoutMs: number;
-  /** timeoutMs bounds the wait for the answer's head and each pause in its body. */
+  /** timeoutMs bounds the wait for the answer's head and each pause in its body (up to an eighth late). */
   readonly timeoutMs: number;
 }
 
@@ -103,12 +103,33 @@ export class UpstreamPool {
   readonly #waiting: Exchange[] = [];
   #open = 0;
   #closed = false;
+  /**
+   * Timeouts are swept, not timed: every #periodMs (an eighth of the shortest timeout) the sweep counts a
+   * tick and checks each connection's last activity, which is a tick number copied as data comes and goes.
+   * A socket's own timeout would be re-armed on every read and write; this costs nothing per request, and
+   * a timeout fires up to an eighth late.
+   */
+  readonly #periodMs: number;
+  readonly #conns = new Set<Connection>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #tick = 0;
 
   constructor(origin: URL, options: UpstreamPoolOptions) {
     this.#host = origin.hostname.replace(/^\[|\]$/g, '');
     this.#port = Number(origin.port || 80);
     this.#hostHeader = origin.host;
     this.#o = options;
+    this.#periodMs = Math.min(1000, Math.max(5, Math.min(options.dialTimeoutMs, options.timeoutMs) / 8));
+  }
+
+  /** tick is the sweep's count: a connection notes it as its last activity. */
+  get tick(): number {
+    return this.#tick;
+  }
+
+  /** periodMs is how much time a tick stands for. */
+  get periodMs(): number {
+    return this.#periodMs;
   }
 
   get options(): UpstreamPoolOptions {
@@ -136,7 +157,13 @@ export class UpstreamPool {
     }
     if (this.#open < this.#o.connections) {
       this.#open++;
-      return new Connection(this, this.#host, this.#port).send(exchange, false);
+      const conn = new Connection(this, this.#host, this.#port);
+      this.#conns.add(conn);
+      if (this.#sweeper === undefined) {
+        this.#sweeper = setInterval(() => this.#sweep(), this.#periodMs);
+        this.#sweeper.unref();
+      }
+      return conn.send(exchange, false);
     }
     this.#waiting.push(exchange);
   }
@@ -163,11 +190,22 @@ export class UpstreamPool {
   /** gone: the connection closed (it counts no more, and leaves the idle list if it was there). */
   gone(conn: Connection): void {
     this.#open--;
+    this.#conns.delete(conn);
+    if (this.#conns.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     // A connection that was carrying an exchange frees room for a waiting one.
     const next = this.#waiting.shift();
     if (next !== undefined) this.assign(next);
+  }
+
+  #sweep(): void {
+    const tick = ++this.#tick;
+    const now = performance.now();
+    for (const conn of this.#conns) conn.check(tick, now);
   }
 
   /** close closes the idle connections; busy ones close once their exchange ends. */
@@ -235,28 +273,28 @@ class Connection {
   /** #bodySent: the current request's body is all written (the connection can carry another). */
   #bodySent = true;
   #idleMs: number;
+  #keepAliveHeader: string | undefined;
   #idleSinceMs = 0;
+  /** #activeTick is the pool's tick when data last went either way (or the connect began). */
+  #activeTick: number;
   #partial: string[] = [];
   #closed = false;
 
   constructor(pool: UpstreamPool, host: string, port: number) {
     this.#pool = pool;
     this.#idleMs = pool.options.keepAliveMs;
+    this.#activeTick = pool.tick;
     const socket = connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
-    if (Number.isFinite(pool.options.dialTimeoutMs)) socket.setTimeout(pool.options.dialTimeoutMs);
     socket.once('connect', () => {
       this.#connected = true;
-      // From here on, the socket's timeout bounds each wait for the upstream (and an idle spell: see idle).
-      const ms = pool.options.timeoutMs;
-      socket.setTimeout(Number.isFinite(ms) ? ms : 0);
+      this.#activeTick = pool.tick;
       const exchange = this.#exchange;
       if (exchange !== undefined) this.#write(exchange);
     });
     socket.on('data', (data: Buffer) => this.#data(data));
     socket.on('end', () => this.#end());
-    socket.on('timeout', () => this.#timeout());
     socket.on('error', (err: Error & { code?: string }) => this.#failed(err.code ?? 'ECONNRESET', err.message));
     socket.on('close', () => this.#close());
     const parser = new HTTPParser();
@@ -276,6 +314,7 @@ class Connection {
 
   /** send starts an exchange on this connection (`reused`: it carried one before). */
   send(exchange: Exchange, reused: boolean): void {
+    this.#activeTick = this.#pool.tick;
     this.#exchange = exchange;
     this.#reused = reused;
     exchange.conn = this;
@@ -288,6 +327,20 @@ class Connection {
   idle(): void {
     if (this.socket.isPaused()) this.socket.resume();
     this.#idleSinceMs = performance.now();
+  }
+
+  /**
+   * check is the sweep's look at this connection: an exchange that waited too long for the connect or the
+   * upstream fails; an idle connection kept past its time is closed.
+   */
+  check(tick: number, nowMs: number): void {
+    const o = this.#pool.options;
+    if (this.#exchange === undefined) {
+      if (this.#connected && this.expired(nowMs)) this.socket.destroy();
+      return;
+    }
+    const silentMs = (tick - this.#activeTick) * this.#pool.periodMs;
+    if (silentMs >= (this.#connected ? o.timeoutMs : o.dialTimeoutMs)) this.#timeout();
   }
 
   /** expired: idle since too long ago to be trusted with a request (the upstream may be closing it). */
@@ -325,6 +378,7 @@ class Connection {
     const socket = this.socket;
     const onData = (chunk: Buffer): void => {
       exchange.bodyRead = true;
+      this.#activeTick = this.#pool.tick;
       if (chunk.length === 0) return;
       const ok = chunked ? socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1') && socket.write(chunk) && socket.write('\r\n', 'latin1') : socket.write(chunk);
       if (!ok) {
@@ -348,6 +402,7 @@ class Connection {
   }
 
   #data(data: Buffer): void {
+    this.#activeTick = this.#pool.tick;
     const r = this.#parser.execute(data);
     if (typeof r !== 'number') {
       this.#failed(r.code ?? 'HPE_INVALID', `a malformed answer: ${r.message}`);
@@ -369,11 +424,27 @@ class Connection {
       return 1;
     }
     this.#keepAlive = keepAlive;
-    this.#idleMs = idleMsOf(fields, this.#pool.options.keepAliveMs);
+    this.#keepAliveFrom(fields);
     exchange.started = true;
     exchange.handler.onResponseStart(exchange, statusCode, fields);
     // A HEAD's answer has no body, whatever its Content-Length says.
     return exchange.request.method === 'HEAD' ? 1 : 0;
+  }
+
+  /** #keepAliveFrom reads how long the upstream keeps an idle connection (the same answer, most times: read once). */
+  #keepAliveFrom(fields: readonly string[]): void {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i]!;
+      if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+      const value = fields[i + 1]!;
+      if (value !== this.#keepAliveHeader) {
+        this.#keepAliveHeader = value;
+        this.#idleMs = idleMsOf(value, this.#pool.options.keepAliveMs);
+      }
+      return;
+    }
+    this.#keepAliveHeader = undefined;
+    this.#idleMs = this.#pool.options.keepAliveMs;
   }
 
   #complete(): void {
@@ -400,11 +471,7 @@ class Connection {
   }
 
   #timeout(): void {
-    const exchange = this.#exchange;
-    if (exchange === undefined) {
-      this.socket.destroy(); // idle too long: dropped quietly
-      return;
-    }
+    const exchange = this.#exchange!;
     if (!this.#connected) this.#failed('ETIMEDOUT', `no connection after ${this.#pool.options.dialTimeoutMs} ms`);
     else if (!exchange.started) this.#failed('HEADERS_TIMEOUT', `no answer after ${this.#pool.options.timeoutMs} ms`);
     else this.#failed('BODY_TIMEOUT', `the answer stalled for ${this.#pool.options.timeoutMs} ms`);
@@ -440,12 +507,7 @@ class Connection {
 }
 
 /** idleMsOf is how long an idle connection may be kept: ours, or less when the upstream's Keep-Alive says so. */
-function idleMsOf(headers: readonly string[], keepAliveMs: number): number {
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const name = headers[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
-    const m = /timeout\s*=\s*(\d+)/i.exec(headers[i + 1]!);
-    if (m !== null) return Math.min(keepAliveMs, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
-  }
-  return keepAliveMs;
+function idleMsOf(keepAlive: string, keepAliveMs: number): number {
+  const m = /timeout\s*=\s*(\d+)/i.exec(keepAlive);
+  return m === null ? keepAliveMs : Math.min(keepAliveMs, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
 }
