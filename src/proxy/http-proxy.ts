@@ -1,4 +1,3 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { Status } from '../engine/types.js';
@@ -6,6 +5,7 @@ import { type Admission, type RateLimitFields, type Rejected, retryAfterSeconds 
 import type { RoundRobin } from './balancer.js';
 import { READ_ONLY_METHODS, type ScanOptions, type Scanned, pushFields, responseHeaders, scanRequest } from './headers.js';
 import { Drain } from './drain.js';
+import { FrontServer, type ProxyReply, type ProxyRequest } from './front.js';
 import type { FaultRule } from './faults.js';
 import { Hold, type HoldSteps } from './hold.js';
 import type { ProxyStats } from './stats.js';
@@ -37,24 +37,23 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 const TOO_MANY = 'Too many requests, please try again later.\n';
 
 /**
- * HttpProxy is the HTTP side of `throttle proxy`: a node:http server whose requests pass the Admission and
+ * HttpProxy is the HTTP side of `throttle proxy`: a server (FrontServer) whose requests pass the Admission and
  * go to the upstreams in turn (RoundRobin) through one UpstreamPool each. Bodies stream both ways with
  * back-pressure; nothing is buffered. A request is answered by the proxy itself only when a limit rejects
  * it (429), an injected fault says so, or no upstream answers (502, or 504 after --timeout).
  *
  * Upgrade requests (WebSocket, h2c) are forwarded as plain requests, without their Upgrade header (it is
- * hop-by-hop): with no 'upgrade' listener, node:http hands them to the request handler. `--tcp` carries
- * WebSocket as bytes.
+ * hop-by-hop), and their connection closes after the answer. `--tcp` carries WebSocket as bytes.
  */
 export class HttpProxy {
   readonly #ctx: Context;
-  readonly #server: Server;
+  readonly #server: FrontServer;
 
   constructor(o: HttpProxyOptions) {
     const pools = o.upstreams.map((u) => new UpstreamPool(u, { connections: o.connections ?? Infinity, keepAliveMs: 30_000, dialTimeoutMs: o.dialTimeoutMs, timeoutMs: o.timeoutMs === Infinity ? DEFAULT_TIMEOUT_MS : o.timeoutMs }));
     const prefixes = o.upstreams.map((u) => (u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')));
     this.#ctx = { o, pools, prefixes, drain: new Drain(), stopping: false };
-    this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
+    this.#server = new FrontServer({ keepAliveMs: 30_000, headersTimeoutMs: 60_000, onRequest: (req, reply) => this.#onRequest(req, reply) });
   }
 
   /** active is how many requests the proxy holds (waiting, forwarded, or being answered). */
@@ -64,13 +63,7 @@ export class HttpProxy {
 
   /** listen binds the server and resolves with its address; a failure (EADDRINUSE, ...) rejects. */
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve(this.#server.address() as AddressInfo);
-      });
-    });
+    return this.#server.listen(host, port);
   }
 
   /**
@@ -81,9 +74,8 @@ export class HttpProxy {
     const ctx = this.#ctx;
     ctx.stopping = true;
     this.#server.close();
-    this.#server.closeIdleConnections();
     const cut = await ctx.drain.wait(drainMs);
-    this.#server.closeAllConnections();
+    this.#server.destroy();
     // The requests cut off end (recorded as interrupted, their upstream requests aborted) as their
     // connections' close events come in; the pools close after that.
     if (cut > 0) await ctx.drain.wait(1000);
@@ -97,21 +89,18 @@ export class HttpProxy {
    */
   kill(): void {
     this.#ctx.stopping = true;
-    this.#server.close();
-    this.#server.closeAllConnections();
+    this.#server.destroy();
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(req: ProxyRequest, res: ProxyReply): void {
     const ctx = this.#ctx;
     const o = ctx.o;
     ctx.drain.enter();
-    if (ctx.stopping) res.shouldKeepAlive = false;
-    const scanned = scanRequest(req.rawHeaders, req.socket.remoteAddress, o.scan);
+    if (ctx.stopping) res.closeAfter();
+    const scanned = scanRequest(req.rawHeaders, req.remoteAddress, o.scan);
     const forward = new Forward(ctx, req, res, scanned, o.clock.now());
-    // 'close' comes once per response: a plain listener, without once()'s wrapper per request.
-    res.on('close', forward.onClose);
-    const method = req.method ?? 'GET';
-    forward.hold.follow(o.admission.admit(READ_ONLY_METHODS.has(method) ? 'readOnly' : 'mutating', scanned.key, scanned.exempt));
+    res.onClose = forward.onClose;
+    forward.hold.follow(o.admission.admit(READ_ONLY_METHODS.has(req.method) ? 'readOnly' : 'mutating', scanned.key, scanned.exempt));
   }
 }
 
@@ -132,8 +121,8 @@ interface Context {
  */
 class Forward implements ResponseHandler, HoldSteps {
   readonly #ctx: Context;
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ProxyRequest;
+  readonly #res: ProxyReply;
   readonly #scanned: Scanned;
   readonly #t0: number;
   /** hold is the request's way through admission (the verdict, an injected delay), shared with the TCP proxy. */
@@ -148,7 +137,7 @@ class Forward implements ResponseHandler, HoldSteps {
   #upstreamEndMs: number | undefined;
   #headersSent = false;
 
-  constructor(ctx: Context, req: IncomingMessage, res: ServerResponse, scanned: Scanned, t0: number) {
+  constructor(ctx: Context, req: ProxyRequest, res: ProxyReply, scanned: Scanned, t0: number) {
     this.#ctx = ctx;
     this.#req = req;
     this.#res = res;
@@ -174,7 +163,7 @@ class Forward implements ResponseHandler, HoldSteps {
     if (this.#controller !== undefined && this.#upstreamEndMs === undefined) this.#controller.abort();
     const end = ctx.o.clock.now();
     let status = this.#status;
-    if (status === undefined || (status === 'ok' && !this.#res.writableFinished)) {
+    if (status === undefined || (status === 'ok' && !this.#res.finished)) {
       status = 'interrupted';
       this.#code = 'client-closed';
     }
@@ -201,7 +190,7 @@ class Forward implements ResponseHandler, HoldSteps {
     if (fault.reset) {
       this.#status = 'failed';
       this.#code = 'reset';
-      this.#req.socket.resetAndDestroy();
+      this.#req.reset();
       return;
     }
     if (fault.status !== undefined) return this.#answer(fault.status, 'failed', `injected fault: ${fault.text}\n`, [], this.hold.ticket!.fields);
@@ -218,11 +207,11 @@ class Forward implements ResponseHandler, HoldSteps {
     this.#tries++;
     this.#dispatchMs = now;
     this.#upstreamEndMs = undefined;
-    const url = req.url ?? '/';
+    const url = req.url;
     const path = url.startsWith('/') ? ctx.prefixes[i] + url : originForm(url, ctx.prefixes[i]!);
     const scanned = this.#scanned;
     const tries = this.#tries;
-    const control = ctx.pools[i]!.dispatch({ path, method: req.method ?? 'GET', headers: scanned.headers, body: scanned.hasBody ? req : null, chunked: scanned.chunked }, this);
+    const control = ctx.pools[i]!.dispatch({ path, method: req.method, headers: scanned.headers, body: scanned.hasBody ? req.body : null, chunked: scanned.chunked }, this);
     // A dispatch that failed at once (the pool closing) was handled inside it, maybe by another dispatch.
     if (this.#tries !== tries || this.#upstreamEndMs !== undefined) return;
     this.#controller = control;
@@ -233,7 +222,7 @@ class Forward implements ResponseHandler, HoldSteps {
     if (this.hold.closed) return;
     const ctx = this.#ctx;
     ctx.o.balancer.succeeded(this.#upstream!);
-    if (ctx.stopping) this.#res.shouldKeepAlive = false;
+    if (ctx.stopping) this.#res.closeAfter();
     this.#status = 'ok';
     this.#code = statusCode;
     this.#headersSent = true;
@@ -244,7 +233,7 @@ class Forward implements ResponseHandler, HoldSteps {
     if (this.hold.closed) return;
     if (!this.#res.write(chunk)) {
       controller.pause();
-      this.#res.once('drain', () => controller.resume());
+      this.#res.onceDrain(() => controller.resume());
     }
   }
 
@@ -271,7 +260,7 @@ class Forward implements ResponseHandler, HoldSteps {
     if (DIAL_ERRORS.has(kind)) {
       o.balancer.failed(i, o.clock.now());
       // The request never left: the next upstream may have it, unless its body was already read.
-      if (this.#tries < ctx.pools.length && !this.#req.readableDidRead) {
+      if (this.#tries < ctx.pools.length && !this.#req.bodyRead) {
         o.stats.failedDial(i, kind);
         this.#controller = undefined;
         return this.#dispatch();
@@ -287,7 +276,7 @@ class Forward implements ResponseHandler, HoldSteps {
     const res = this.#res;
     this.#status = outcome;
     this.#code = status;
-    if (this.#ctx.stopping) res.shouldKeepAlive = false;
+    if (this.#ctx.stopping) res.closeAfter();
     headers.push('Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)));
     if (fields !== undefined) pushFields(headers, fields);
     res.writeHead(status, headers);

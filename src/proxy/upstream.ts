@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { HTTPParser, type HttpParser } from './llhttp.js';
 
 /**
  * The proxy's HTTP/1.1 client: keep-alive connections to one upstream, each reading answers with node's
@@ -8,29 +8,7 @@ import type { Readable } from 'node:stream';
  * WebAssembly, and it builds and checks much a proxy has no use for) costs a fifth of the proxy's
  * throughput on loopback; this one does what forwarding needs and nothing else: one request at a time
  * per connection, bodies streamed both ways with back-pressure, a timeout on each wait.
- *
- * Subtleness: `_http_common` is node's internal module behind node:http (undocumented, but stable across
- * the node versions this package supports, and loaded by node:http anyway).
  */
-const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: HttpParserClass };
-
-interface HttpParser {
-  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
-  execute(data: Buffer): number | (Error & { code?: string });
-  finish(): number | (Error & { code?: string });
-  free(): void;
-  remove(): void;
-  [callback: number]: ((...args: never[]) => unknown) | undefined;
-}
-
-interface HttpParserClass {
-  new (): HttpParser;
-  readonly RESPONSE: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-}
 
 /** UpstreamRequest is one request to forward: its head, and its body (a stream) if it has one. */
 export interface UpstreamRequest {
