@@ -290,8 +290,8 @@ class FrontConnection {
       for (const h of headers) this.#partialHeaders.push(h);
       this.#partialUrl += url;
     };
-    parser[HTTPParser.kOnHeadersComplete] = (_major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _m: string, _upgrade: boolean, keepAlive: boolean) =>
-      this.#request(minor, headers, method, url, keepAlive);
+    parser[HTTPParser.kOnHeadersComplete] = (_major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _m: string, upgrade: boolean, keepAlive: boolean) =>
+      this.#request(minor, headers, method, url, keepAlive && !upgrade);
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.#bodyChunk(chunk);
     parser[HTTPParser.kOnMessageComplete] = () => this.#requestComplete();
     this.#parser = parser;
@@ -344,10 +344,9 @@ class FrontConnection {
     const r = this.#parser.execute(data);
     if (typeof r === 'number') return;
     if (r.code === 'HPE_PAUSED_UPGRADE') {
-      // An upgrade request (WebSocket, h2c) is answered as a plain one, and its connection closes after:
-      // what follows its head is not HTTP any more.
+      // An upgrade request (WebSocket, h2c) is answered as a plain one (not kept alive: see #request): what
+      // follows its head is not HTTP any more.
       this.#upgraded = true;
-      this.#replies.at(-1)?.closeAfter();
       this.#receiving = false;
       return;
     }
@@ -403,26 +402,34 @@ class FrontConnection {
     this.#receiving = false;
   }
 
-  /** replied: an answer is written; the next pipelined one may go, or the connection closes. */
+  /**
+   * replied: an answer is written to its end. Answers go out in the order their requests came: one that
+   * ends ahead of its turn waits (written into its reply's buffer) until the ones before it are done.
+   */
   replied(reply: ProxyReply): void {
     const replies = this.#replies;
-    const i = replies.indexOf(reply);
-    if (i >= 0) replies.splice(i, 1);
-    if (this.#receiving && this.#body !== undefined && i === 0) {
-      // The request's body is still coming and nobody will read the rest: drop it as it comes.
-      this.#dumping = true;
-      this.#body.destroy();
-      this.#socket.resume();
+    if (replies[0] !== reply) return;
+    while (replies[0]?.finished === true) {
+      const done = replies.shift()!;
+      if (replies.length === 0 && this.#receiving && this.#body !== undefined) {
+        // The request's body is still coming and nobody will read the rest: drop it as it comes.
+        this.#dumping = true;
+        this.#body.destroy();
+        this.#socket.resume();
+      }
+      done.close();
+      if (!done.keepAlive || (this.#ended && replies.length === 0)) {
+        this.#socket.end();
+        return;
+      }
+      const next = replies[0];
+      if (next === undefined) {
+        this.#idleSinceMs = performance.now();
+        if (this.#server.closing && !this.#receiving) this.#socket.end();
+        return;
+      }
+      next.start();
     }
-    reply.close();
-    if (!reply.keepAlive || (this.#ended && replies.length === 0)) {
-      this.#socket.end();
-      return;
-    }
-    if (replies.length === 0) {
-      this.#idleSinceMs = performance.now();
-      if (this.#server.closing && !this.#receiving) this.#socket.end();
-    } else replies[0]!.start();
   }
 
   /** #fail answers a malformed or too slow request (400, 408, 431) and closes the connection. */
@@ -434,11 +441,12 @@ class FrontConnection {
   }
 
   #end(): void {
-    // The client is done sending: the answers under way still go out, then the connection closes.
+    // The client closed its side: as node:http does (without httpAllowHalfOpen), the requests under way
+    // count as abandoned, and the connection closes.
     this.#ended = true;
     this.#parser.finish();
-    this.#body?.push(null);
     if (this.#replies.length === 0) this.#socket.end();
+    else this.#socket.destroy();
   }
 
   #close(): void {
