@@ -3,13 +3,13 @@
 // (bench/lib/http-target.js, 127.0.0.1, its own process, 2-byte body, keep-alive):
 //  1. closed-loop throughput, `wrk -t1 -cC -dDs --latency` for D s per row, rows interleaved and rotated:
 //     the target directly; through `throttle proxy` with limits off (no -r, no -j); through a bare Node
-//     proxy (bench/lib/bare-proxy.js: node:http + undici dispatch and nothing else — the floor for any proxy
-//     built on them). Target: throttle proxy >= 0.5 × direct requests/s.
+//     proxy (bench/lib/bare-proxy.js: node:http + undici dispatch and nothing else — the least a proxy built
+//     on node's stock HTTP server and client can be). Target: throttle proxy >= 0.5 × direct requests/s.
 //  2. latency at half the load: about half the requests/s throttle proxy reached in 1, offered by wrk with
 //     a pause after each answer on each connection (bench/lib/paced.lua; wrk has no fixed-rate mode and a
 //     Node load generator would need as much CPU as the proxy it measures), directly, through the proxy and
-//     through the bare Node proxy (what any Node proxy adds here: the floor), rows interleaved; the added latency is the difference of the percentiles (µs resolution). Target:
-//     added p99 < 1 ms. The proxy's own view (its report's addedMs over the whole section) is printed too.
+//     through the bare Node proxy (what a stock node:http + undici proxy adds here), rows interleaved; the
+//     added latency is the difference of the percentiles (µs resolution). Target: added p99 < 1 ms. The proxy's own view (its report's addedMs over the whole section) is printed too.
 // Every load is bounded (duration, request count, and a kill timer on each child).
 //   node bench/proxy.js       (env: DURATION=10, PROXY_RUNS or RUNS=1, PROXY_C=50)
 import { loadavg } from 'node:os';
@@ -113,7 +113,7 @@ export async function main({
     log(`\nratios of req/s: throttle proxy / direct ${sig(ratio)}, bare proxy / direct ${sig(out.ratios.bare_over_direct)}, throttle proxy / bare proxy ${sig(out.ratios.throttle_over_bare)}`);
 
     const rate = Math.max(100, Math.round(tp.throttle.rps / 2 / 100) * 100);
-    // The bare proxy is measured too: what any Node proxy adds on this machine is the floor of the target.
+    // The bare proxy is measured too: what a stock node:http + undici proxy adds on this machine.
     const { c: pacedC, by: lat } = await latency({ rows, rate, d, runs, log });
     out.latency = {
       rate,

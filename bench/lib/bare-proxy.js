@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The floor for `throttle proxy` (bench/proxy.js): the least a Node reverse proxy can be — a node:http
-// server handing each request to an undici Pool (dispatch, streaming the answer back), with no limits,
-// no header handling, no measurement. It listens on 127.0.0.1 only.
+// The peer of `throttle proxy` in bench/proxy.js: the least a reverse proxy on node's stock HTTP modules
+// can be — a node:http server handing each request to an undici Pool (dispatch, streaming the answer
+// back), with no limits, no header handling, no measurement. It listens on 127.0.0.1 only.
 //   node bench/lib/bare-proxy.js --upstream http://127.0.0.1:PORT
 // Prints `listening 127.0.0.1:PORT` on stderr once bound; exits on SIGTERM/SIGINT.
 import http from 'node:http';
