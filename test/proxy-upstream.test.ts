@@ -294,3 +294,25 @@ test("a connection is not kept past a second before the upstream's Keep-Alive ti
   t.is(connections(), 3, 'reused within its second');
   p.close();
 });
+
+test('a chunked upload larger than the socket buffers arrives whole, held back while the upstream reads slowly', async (t) => {
+  const { origin } = await httpServer(t, (req, res) => {
+    let length = 0;
+    let sum = 0;
+    req.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      for (const b of chunk) sum = (sum + b) % 65_521;
+      // A slow reader: the proxy's writes fill the socket and must wait.
+      req.pause();
+      setTimeout(() => req.resume(), 1);
+    });
+    req.on('end', () => res.end(`${length} ${sum}`));
+  });
+  const chunks = Array.from({ length: 128 }, (_, i) => Buffer.alloc(64 * 1024, i % 251));
+  let sum = 0;
+  for (const c of chunks) for (const b of c) sum = (sum + b) % 65_521;
+  const p = pool(origin);
+  const a = await exchange(p, { method: 'POST', body: Readable.from(chunks), chunked: true });
+  t.is(a.body, `${128 * 64 * 1024} ${sum}`);
+  p.close();
+});

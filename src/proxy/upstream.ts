@@ -358,7 +358,15 @@ class Connection {
       exchange.bodyRead = true;
       this.#activeTick = this.#pool.tick;
       if (chunk.length === 0) return;
-      const ok = chunked ? socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1') && socket.write(chunk) && socket.write('\r\n', 'latin1') : socket.write(chunk);
+      let ok: boolean;
+      if (chunked) {
+        // One chunk: size line, data, CRLF, all written (a full buffer says wait, not drop) in one go.
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else ok = socket.write(chunk);
       if (!ok) {
         body.pause();
         socket.once('drain', () => body.resume());
