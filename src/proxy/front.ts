@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { HTTPParser, type HttpParser, METHODS } from './llhttp.js';
+import { listenOn } from './listen.js';
 
 /**
  * The proxy's HTTP/1.1 server side: client connections read with node's native parser (llhttp), requests
@@ -53,13 +54,7 @@ export class FrontServer {
 
   /** listen binds the server and resolves with its address; a failure (EADDRINUSE, ...) rejects. */
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve(this.#server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.#server, host, port);
   }
 
   /** close stops accepting; idle connections close now, the others after their current answers. */

@@ -293,11 +293,3 @@ function originForm(target: string, prefix: string): string {
     return `${prefix}/`;
   }
 }
-
-/** errorKind names a connection's failure by its code (ECONNREFUSED, ECONNRESET, ...), looking into causes. */
-export function errorKind(err: unknown): string {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
-    if (typeof e.code === 'string') return e.code;
-  }
-  return (err as Error | undefined)?.name ?? 'error';
-}

@@ -6,7 +6,7 @@ import type { RoundRobin } from './balancer.js';
 import { Drain } from './drain.js';
 import type { FaultRule } from './faults.js';
 import { Hold } from './hold.js';
-import { errorKind } from './http-proxy.js';
+import { listenOn } from './listen.js';
 import type { ProxyStats } from './stats.js';
 
 /**
@@ -49,13 +49,7 @@ export class TcpProxy {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve(this.#server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.#server, host, port);
   }
 
   /** stop stops accepting, lets open connections run for up to `drainMs`, then closes the rest; resolves with how many were cut. */
@@ -217,4 +211,12 @@ class Pipe {
     this.hold.release();
     this.#done();
   }
+}
+
+/** errorKind names a connection's failure by its code (ECONNREFUSED, ECONNRESET, ...), looking into causes. */
+function errorKind(err: unknown): string {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') return e.code;
+  }
+  return (err as Error | undefined)?.name ?? 'error';
 }
