@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { COALESCE_DEFAULTS } from './coalesce-settings.js';
+import { exitOnBrokenPipe } from './input.js';
 import { PROXY_DEFAULTS } from './proxy-defaults.js';
 import { DEFAULTS } from './settings.js';
 
@@ -74,6 +75,15 @@ Examples:
 `;
 
 /**
+ * writeHelp writes help (or the version) to stdout; a reader that stops early (`| head`) ends the process
+ * quietly with 141, as SIGPIPE would, rather than with an EPIPE stack trace.
+ */
+function writeHelp(text: string): void {
+  if (process.stdout.listenerCount('error') === 0) exitOnBrokenPipe(process.stdout);
+  process.stdout.write(text);
+}
+
+/**
  * buildProgram declares every subcommand and its flags. Each action imports its module only when it runs,
  * so starting up costs commander and nothing else.
  */
@@ -86,6 +96,7 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     .showSuggestionAfterError(true);
   const errorsOneLine = (cmd: Command): Command =>
     cmd.exitOverride().configureOutput({
+      writeOut: writeHelp,
       // One line: commander puts its "(Did you mean --retries?)" on a line of its own.
       outputError: (text, write) => write(`throttle: ${text.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' ')} (see throttle ${cmd.name() === 'throttle' ? '' : `${cmd.name()} `}--help)\n`),
     });

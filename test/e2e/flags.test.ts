@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { runThrottle, tempDir } from './helpers.js';
+import { BIN, runThrottle, tempDir } from './helpers.js';
 import { serve } from './http-fixture.js';
 
 // Flags not exercised elsewhere, each through the real binary.
@@ -74,4 +75,17 @@ test('run --on-full reject fails jobs that find the cap full, and retries them w
   });
   t.is(retried.code, 0, retried.stderr);
   t.regex(retried.stderr, /2 ok, 0 failed, 1 retried/);
+});
+
+test('help written to a pipe nobody reads any more ends quietly with 141, as SIGPIPE would', async (t) => {
+  for (const args of [['bench', '--help'], ['proxy', '--help'], ['http', '--help']]) {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    // The reader is gone before the help is written (as with `| true`, or `| head -1` on a long text).
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    t.is(code, 141, args.join(' '));
+    t.is(stderr, '', args.join(' '));
+  }
 });
