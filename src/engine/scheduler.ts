@@ -3,10 +3,11 @@ import { type Clock, systemClock, type Waker } from '../core/clock.js';
 import type { InflightLimiter, Slot, WorkKind } from '../core/inflight.js';
 import type { Aimd } from '../core/aimd.js';
 import { KeyedInflight, KeyedLimiters } from '../core/keyed.js';
-import { Limiter, type Reservation } from '../core/limiter.js';
+import type { Limiter, Reservation } from '../core/limiter.js';
 import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
+import { Feeder, type FeederHost } from './feeder.js';
 import { TokenTurns } from './token-turns.js';
 import type { AttemptContext, AttemptOutcome, Executor, Job, Result, Status } from './types.js';
 
@@ -114,8 +115,6 @@ const KILLED: AttemptOutcome = { ok: false, code: 'killed', retryable: false, er
 /** REJECTED is the outcome of an attempt that found the in-flight cap full (--on-full reject). */
 const REJECTED: AttemptOutcome = { ok: false, code: 'rejected', retryable: true, error: 'in-flight cap full' };
 
-/** TURN: a promise already resolved; `TURN.then(f)` runs f one microtask turn from now. */
-const TURN: Promise<void> = Promise.resolve();
 
 
 /**
@@ -150,12 +149,7 @@ export class Scheduler<P = unknown> {
   #running = 0;
   #peakRunning = 0;
   #jobs = 0;
-  #wakeFeeder: (() => void) | undefined;
   #allDone: (() => void) | undefined;
-  #sourceBusy: Promise<unknown> | undefined;
-  /** #feeding is true while the feeder runs; #waitingRoom while it waits for the lookahead to free up. */
-  #feeding = false;
-  #waitingRoom = false;
   /** #backingOff counts jobs waiting out a backoff (see SchedulerOptions.lookahead). */
   #backingOff = 0;
   /** #admitting is true while the feeder admits a job of generated load (see #attempt). */
@@ -171,6 +165,8 @@ export class Scheduler<P = unknown> {
   #planNext: RateChange | undefined;
   /** #turns is the queue in front of the bucket (see TokenTurns). */
   readonly #turns: TokenTurns;
+  /** #feeder takes the jobs from the source and admits each at its arrival time. */
+  readonly #feeder: Feeder<P>;
   /** #failure is the first error that was not the run's own stop (a bug): the run ends with it. */
   #failure: { error: unknown } | undefined;
   /** The scheduler's wakers (see Clock.wake): one object each; the job, or the feed, is their argument. */
@@ -181,17 +177,6 @@ export class Scheduler<P = unknown> {
     aborted: (run, reason) => {
       this.#backingOff--;
       this.#interrupted(run, reason);
-    },
-  };
-  readonly #arrival: Waker<Feed<P>> = {
-    woken: (feed) => {
-      const job = feed.due!;
-      feed.due = undefined;
-      this.#pump(feed, job, true);
-    },
-    aborted: (feed) => {
-      feed.due = undefined;
-      this.#endFeed(feed, false);
     },
   };
 
@@ -205,6 +190,14 @@ export class Scheduler<P = unknown> {
     const perKey = options.perKey;
     this.#perKey = perKey === undefined || perKey.ratePerSec === Infinity ? undefined : new KeyedLimiters(perKey.ratePerSec, perKey.burst, this.#clock);
     this.#perKeyInflight = perKey?.concurrency === undefined || perKey.concurrency === Infinity ? undefined : new KeyedInflight(perKey.concurrency);
+    this.#feeder = new Feeder(source, this.#feederHost(), {
+      clock: this.#clock,
+      stop: this.#stopSignal,
+      arrivals: options.arrivals,
+      limiter: options.limiter,
+      plan: options.plan,
+      durationMs: options.durationMs,
+    });
     // Every job waiting for a slot, a token or a backoff, and every running attempt, listens on these two
     // signals: thousands of listeners are the design, not a leak, so Node must not warn past ten.
     setMaxListeners(0, this.#stopSignal, this.#kill.signal);
@@ -227,7 +220,7 @@ export class Scheduler<P = unknown> {
 
   /** sourceBusy is the pending read from the source, if any (the simulation waits for it before moving time). */
   get sourceBusy(): Promise<unknown> | undefined {
-    return this.#sourceBusy;
+    return this.#feeder.reading;
   }
 
   /**
@@ -238,8 +231,9 @@ export class Scheduler<P = unknown> {
    * step, is what makes a million-event replay take seconds.
    */
   quiescent(sleepers: number): boolean {
-    const tasks = this.#active + (this.#feeding ? 1 : 0);
-    const blocked = sleepers + this.#o.inflight.queued() + this.#turns.queued + (this.#perKeyInflight?.queued() ?? 0) + (this.#waitingRoom ? 1 : 0) + (this.#sourceBusy === undefined ? 0 : 1);
+    const feeder = this.#feeder;
+    const tasks = this.#active + (feeder.feeding ? 1 : 0);
+    const blocked = sleepers + this.#o.inflight.queued() + this.#turns.queued + (this.#perKeyInflight?.queued() ?? 0) + (feeder.waitingRoom ? 1 : 0) + (feeder.reading === undefined ? 0 : 1);
     return blocked >= tasks;
   }
 
@@ -336,7 +330,7 @@ export class Scheduler<P = unknown> {
       this.#planNext = first.done ? undefined : first.value;
       this.#applyPlan(startMs);
     }
-    const exhausted = await new Promise<boolean>((resolve, reject) => this.#pump(this.#feedFrom(startMs, resolve, reject)));
+    const exhausted = await this.#feeder.run(startMs);
     if (this.#active > 0) {
       await new Promise<void>((resolve) => {
         this.#allDone = resolve;
@@ -346,178 +340,23 @@ export class Scheduler<P = unknown> {
     return { startMs, endMs: this.#clock.now(), jobs: this.#jobs, exhausted, peakRunning: this.#peakRunning };
   }
 
-  /** #feedFrom sets up the feeder: the source to take jobs from, and how their arrival times are decided. */
-  #feedFrom(startMs: number, resolve: (exhausted: boolean) => void, reject: (err: unknown) => void): Feed<P> {
-    const o = this.#o;
-    const source = this.#source;
-    const batched = 'nextBatch' in source && typeof source.nextBatch === 'function' ? source : undefined;
-    // The schedule of generated load: an unhindered twin of the bucket, always asked at the time the first
-    // job is admitted, so the k-th job's due time depends on k only, never on how late the run is.
-    const limit = o.limiter.limit();
-    this.#feeding = true;
+  /** #feederHost is what the feeder may do with this scheduler. */
+  #feederHost(): FeederHost<P> {
+    const lookahead = this.#o.lookahead;
     return {
-      batched,
-      it: batched !== undefined ? undefined : Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator](),
-      batch: [],
-      at: 0,
-      schedule: o.arrivals === 'schedule' && limit !== Infinity && o.plan === undefined ? new Limiter(limit, o.limiter.burst(), { clock: this.#clock }) : undefined,
-      // With a plan the schedule follows it: the k-th token of an unhindered bucket playing the same staircase.
-      planDue: o.arrivals === 'schedule' && o.plan !== undefined ? o.plan.dueTimes(o.limiter.burst()) : undefined,
-      planTokens: 0,
-      scheduleStartMs: undefined,
-      startMs,
-      untilMs: o.durationMs === undefined ? Infinity : startMs + o.durationMs,
-      due: undefined,
-      ended: false,
-      resolve,
-      reject,
-    };
-  }
-
-  /**
-   * #pump is the feeder: it takes jobs from the source while there is lookahead room and admits each at its
-   * arrival time, until it must wait — for room (#roomFreed calls it again), for a read, or on the clock for
-   * the next traced arrival. `job` is one already taken from the source; `arrived` says its time has come.
-   */
-  #pump(feed: Feed<P>, job?: Job<P>, arrived = false): void {
-    const o = this.#o;
-    try {
-      for (;;) {
-        if (job === undefined) {
-          if (this.#active - Math.min(this.#backingOff, o.lookahead) >= o.lookahead && !this.#stopped) {
-            this.#waitingRoom = true;
-            this.#wakeFeeder = () => this.#pump(feed);
-            return;
-          }
-          if (this.#stopped) return this.#endFeed(feed, false);
-          job = this.#take(feed);
-          if (job === undefined) return;
+      hasRoom: () => this.#active - Math.min(this.#backingOff, lookahead) < lookahead,
+      stopped: () => this.#stopped,
+      admit: (job, arrivalMs, admittedMs, generated) => {
+        // Generated load is admitted many jobs in one pass; each reserves its tokens as it is admitted, and
+        // any that could start at once waits for the pass to end (see #attempt).
+        this.#admitting = generated;
+        try {
+          this.#admit(job, arrivalMs, admittedMs);
+        } finally {
+          this.#admitting = false;
         }
-        if (!arrived && o.arrivals === 'trace' && job.arrivalMs !== undefined) {
-          if (job.arrivalMs > feed.untilMs) return this.#endFeed(feed, false);
-          const waitMs = job.arrivalMs - this.#clock.now();
-          if (waitMs > 0) {
-            feed.due = job;
-            this.#clock.wake(waitMs, this.#arrival, feed, this.#stopSignal);
-            return;
-          }
-        }
-        if (!this.#enter(feed, job)) return;
-        job = undefined;
-        arrived = false;
-      }
-    } catch (err) {
-      this.#endFeed(feed, false, err);
-    }
-  }
-
-  /**
-   * #take returns the source's next job when it has one ready; otherwise it starts the read, which takes
-   * the feeder on when it completes (or ends it), and returns undefined.
-   */
-  #take(feed: Feed<P>): Job<P> | undefined {
-    const batched = feed.batched;
-    if (batched !== undefined) {
-      if (feed.at < feed.batch.length) return feed.batch[feed.at++];
-      const read = batched.nextBatch();
-      this.#sourceBusy = read;
-      read.then(
-        (more) => {
-          this.#sourceBusy = undefined;
-          if (more === undefined) return this.#endFeed(feed, true);
-          feed.batch = more;
-          feed.at = 0;
-          this.#pump(feed);
-        },
-        (err: unknown) => this.#endFeed(feed, false, err),
-      );
-      return undefined;
-    }
-    const read = feed.it!.next();
-    if (read instanceof Promise) {
-      this.#sourceBusy = read;
-      read.then(
-        (next: IteratorResult<Job<P>>) => {
-          this.#sourceBusy = undefined;
-          if (next.done === true) this.#endFeed(feed, true);
-          else this.#pump(feed, next.value);
-        },
-        (err: unknown) => this.#endFeed(feed, false, err),
-      );
-      return undefined;
-    }
-    if (read.done === true) {
-      this.#endFeed(feed, true);
-      return undefined;
-    }
-    return read.value;
-  }
-
-  /** #enter admits a job whose time has come; false when the run takes no more (past --duration, stopping). */
-  #enter(feed: Feed<P>, job: Job<P>): boolean {
-    const o = this.#o;
-    // One reading of the clock per admission: the job's first pass at the gates is made as of it.
-    const admittedMs = this.#clock.now();
-    let arrivalMs: number;
-    if (o.arrivals === 'trace' && job.arrivalMs !== undefined) {
-      // A traced job arrives at its own time.
-      arrivalMs = job.arrivalMs;
-    } else if (feed.schedule !== undefined) {
-      // Counted from the first job's admission, the very instant its tokens are taken from the bucket:
-      // counted from the run's start, the set-up between the two (cold code, a first read) would put the
-      // bucket that far behind the schedule, and every job that much late.
-      arrivalMs = feed.schedule.reserveN((feed.scheduleStartMs ??= admittedMs), job.tokens ?? 1).timeToActMs;
-    } else if (feed.planDue !== undefined) {
-      feed.planTokens += job.tokens ?? 1;
-      arrivalMs = feed.startMs + feed.planDue(feed.planTokens);
-    } else {
-      arrivalMs = admittedMs;
-    }
-    if (arrivalMs > feed.untilMs || this.#stopped) {
-      this.#endFeed(feed, false);
-      return false;
-    }
-    // Generated load is admitted many jobs in one pass; each reserves its tokens as it is admitted, and
-    // any that could start at once waits for the pass to end (see #attempt).
-    this.#admitting = feed.schedule !== undefined || feed.planDue !== undefined;
-    try {
-      this.#admit(job, arrivalMs, admittedMs);
-    } finally {
-      this.#admitting = false;
-    }
-    return true;
-  }
-
-  /**
-   * #endFeed ends the feeder, once: a source that did not run dry is closed (`return`) first. The run then
-   * waits for the jobs still in hand.
-   */
-  #endFeed(feed: Feed<P>, exhausted: boolean, error?: unknown): void {
-    if (feed.ended) return;
-    feed.ended = true;
-    this.#sourceBusy = undefined;
-    this.#waitingRoom = false;
-    this.#wakeFeeder = undefined;
-    let failed = error !== undefined;
-    const settle = (): void => {
-      this.#feeding = false;
-      if (failed) feed.reject(error);
-      else feed.resolve(exhausted);
+      },
     };
-    const fail = (err: unknown): void => {
-      if (!failed) error = err;
-      failed = true;
-      settle();
-    };
-    if (exhausted) return settle();
-    let closing: unknown;
-    try {
-      closing = (feed.batched ?? feed.it!).return?.();
-    } catch (err) {
-      return fail(err);
-    }
-    // A source's return is awaited, as a for-await loop's would be.
-    Promise.resolve(closing).then(settle, fail);
   }
 
   #admit(job: Job<P>, arrivalMs: number, admittedMs: number): void {
@@ -535,16 +374,9 @@ export class Scheduler<P = unknown> {
     if (this.#active === 0) this.#allDone?.();
   }
 
-  /**
-   * #roomFreed wakes the feeder if it waits for lookahead room (a job finished or began a backoff). The
-   * feeder goes on a microtask later, not from inside the job's step that made the room.
-   */
+  /** #roomFreed wakes the feeder if it waits for lookahead room (a job finished or began a backoff). */
   #roomFreed(): void {
-    const wake = this.#wakeFeeder;
-    if (wake === undefined) return;
-    this.#wakeFeeder = undefined;
-    this.#waitingRoom = false;
-    void TURN.then(wake);
+    this.#feeder.roomFreed();
   }
 
   /*
@@ -998,28 +830,6 @@ class JobRun<P> {
     readonly arrivalMs: number,
     public nowMs: number | undefined,
   ) {}
-}
-
-/** Feed is the feeder's state from one step to the next (see #pump). */
-interface Feed<P> {
-  readonly batched: BatchedJobSource<P> | undefined;
-  readonly it: Iterator<Job<P>> | AsyncIterator<Job<P>> | undefined;
-  /** batch is the batch jobs are taken from, `at` the next one's index. */
-  batch: readonly Job<P>[];
-  at: number;
-  /** schedule, planDue: how generated load's arrivals are decided (see #feedFrom). */
-  readonly schedule: Limiter | undefined;
-  readonly planDue: ((tokens: number) => number) | undefined;
-  planTokens: number;
-  scheduleStartMs: number | undefined;
-  readonly startMs: number;
-  /** untilMs: no job arriving later is taken (--duration). */
-  readonly untilMs: number;
-  /** due is the traced job the feeder waits to admit at its arrival time. */
-  due: Job<P> | undefined;
-  ended: boolean;
-  readonly resolve: (exhausted: boolean) => void;
-  readonly reject: (err: unknown) => void;
 }
 
 /** both holds two slots as one: releasing it releases each (once). */
