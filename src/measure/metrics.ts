@@ -94,7 +94,17 @@ export class Distribution {
 
   /** add records one value in milliseconds (negative values count as 0). */
   add(valueMs: number): void {
-    const v = valueMs > 0 ? valueMs : 0;
+    if (!(valueMs > 0)) {
+      // Zero (or less): the common throttle and backoff; counted at index 0 without the arithmetic.
+      this.#pending[0]!++;
+      this.#pendingN++;
+      if (this.#pendingMaxUs < 0) this.#pendingMaxUs = 0;
+      this.#count++;
+      if (this.#minMs > 0) this.#minMs = 0;
+      if (this.#maxMs < 0) this.#maxMs = 0;
+      return;
+    }
+    const v = valueMs;
     const us = Math.round(v * US_PER_MS);
     if (us < FAST_LIMIT) {
       const i = countsIndex(us);
