@@ -294,9 +294,9 @@ export class ManualClock implements Clock {
   }
 
   /**
-   * #heapPop removes the heap's earliest sleeper. The hole at the top sinks along the earlier child all the way down
-   * (one comparison a level), then the last sleeper, put in the hole, rises to its place: it belongs near
-   * the bottom, so this takes about half the comparisons of sinking it from the top.
+   * #heapPop removes the heap's earliest sleeper. The hole at the top sinks along the earlier child all the
+   * way down (one comparison a level), then the last sleeper, put in the hole, rises to its place: it
+   * belongs near the bottom, so this takes about half the comparisons of sinking it from the top.
    */
   #heapPop(): void {
     const h = this.#heap;

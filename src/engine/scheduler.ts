@@ -115,8 +115,6 @@ const KILLED: AttemptOutcome = { ok: false, code: 'killed', retryable: false, er
 /** REJECTED is the outcome of an attempt that found the in-flight cap full (--on-full reject). */
 const REJECTED: AttemptOutcome = { ok: false, code: 'rejected', retryable: true, error: 'in-flight cap full' };
 
-
-
 /**
  * Scheduler moves jobs from a source through the pipeline — token bucket, in-flight cap, executor, retry
  * policy — and announces every step as an event. `run`, `http` and `bench` (real or simulated) all use it;
@@ -133,7 +131,6 @@ const REJECTED: AttemptOutcome = { ok: false, code: 'rejected', retryable: true,
  */
 export class Scheduler<P = unknown> {
   readonly events = new Events();
-  readonly #source: JobSource<P>;
   readonly #executor: Executor<P>;
   readonly #o: SchedulerOptions;
   readonly #clock: Clock;
@@ -169,7 +166,7 @@ export class Scheduler<P = unknown> {
   readonly #feeder: Feeder<P>;
   /** #failure is the first error that was not the run's own stop (a bug): the run ends with it. */
   #failure: { error: unknown } | undefined;
-  /** The scheduler's wakers (see Clock.wake): one object each; the job, or the feed, is their argument. */
+  /** The scheduler's wakers (see Clock.wake): one object each; the job's run is their argument. */
   readonly #tokenDue: Waker<JobRun<P>> = { woken: (run) => this.#tokenWaited(run), aborted: (run, reason) => this.#tokenAborted(run, reason) };
   readonly #serviceDone: Waker<JobRun<P>> = { woken: (run) => this.#executed(run, run.planned!), aborted: (run, reason) => this.#executed(run, this.#crashed(reason)) };
   readonly #backoffDone: Waker<JobRun<P>> = {
@@ -182,7 +179,6 @@ export class Scheduler<P = unknown> {
 
   constructor(source: JobSource<P>, executor: Executor<P>, options: SchedulerOptions) {
     if (!(options.lookahead >= 1)) throw new RangeError(`lookahead must be >= 1, got ${options.lookahead}`);
-    this.#source = source;
     this.#executor = executor;
     this.#o = options;
     this.#clock = options.clock ?? systemClock;

@@ -104,8 +104,7 @@ export class Distribution {
       if (this.#maxMs < 0) this.#maxMs = 0;
       return;
     }
-    const v = valueMs;
-    const us = Math.round(v * US_PER_MS);
+    const us = Math.round(valueMs * US_PER_MS);
     if (us < FAST_LIMIT) {
       const i = countsIndex(us);
       if (i >= this.#pending.length) this.#grow(i);
@@ -116,9 +115,9 @@ export class Distribution {
       if (us < this.#pendingMinNonZeroUs && us > 0) this.#pendingMinNonZeroUs = us;
     } else this.#h.recordValue(us);
     this.#count++;
-    this.#sumMs += v;
-    if (v < this.#minMs) this.#minMs = v;
-    if (v > this.#maxMs) this.#maxMs = v;
+    this.#sumMs += valueMs;
+    if (valueMs < this.#minMs) this.#minMs = valueMs;
+    if (valueMs > this.#maxMs) this.#maxMs = valueMs;
   }
 
   #grow(i: number): void {

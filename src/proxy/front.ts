@@ -124,12 +124,18 @@ export class ProxyRequest {
  */
 export class ProxyReply {
   readonly #conn: FrontConnection;
-  readonly #head: boolean;
+  /** #headRequest: the request was a HEAD (its answer has no body). */
+  readonly #headRequest: boolean;
   readonly #http10: boolean;
   #keepAlive: boolean;
   #chunked = false;
   /** #noBody: the answer has none (HEAD, 204, 304), whatever its head says. */
   #noBody = false;
+  /**
+   * #head is the answer's head until the first piece of body (or the end) takes it along: one write, as
+   * node:http corks a head and its first chunk.
+   */
+  #head: Buffer | undefined;
   /** #pending holds what was written before this reply's turn came (pipelined requests). */
   #pending: Buffer[] | undefined;
   #writable = false;
@@ -142,7 +148,7 @@ export class ProxyReply {
 
   constructor(conn: FrontConnection, head: boolean, http10: boolean, keepAlive: boolean) {
     this.#conn = conn;
-    this.#head = head;
+    this.#headRequest = head;
     this.#http10 = http10;
     this.#keepAlive = keepAlive;
   }
@@ -150,11 +156,6 @@ export class ProxyReply {
   /** keepAlive says whether the connection stays open after this answer. */
   get keepAlive(): boolean {
     return this.#keepAlive;
-  }
-
-  /** closeAfter makes the connection close once this answer is written (a stop is under way). */
-  closeAfter(): void {
-    if (!this.headersSent) this.#keepAlive = false;
   }
 
   /** writeHead writes the status line and the fields (a flat [name, value, ...] list). */
@@ -173,7 +174,7 @@ export class ProxyReply {
       head += `${name}: ${value}\r\n`;
     }
     if (!date) head += `Date: ${httpDate()}\r\n`;
-    this.#noBody = this.#head || status === 204 || status === 304 || status < 200;
+    this.#noBody = this.#headRequest || status === 204 || status === 304 || status < 200;
     if (!length && !this.#noBody) {
       if (this.#http10) this.#keepAlive = false;
       else {
@@ -183,14 +184,14 @@ export class ProxyReply {
     }
     if (!this.#keepAlive) head += 'Connection: close\r\n';
     else if (this.#http10) head += 'Connection: keep-alive\r\n';
-    this.#send(Buffer.from(`${head}\r\n`, 'latin1'));
+    this.#head = Buffer.from(`${head}\r\n`, 'latin1');
   }
 
   /** write writes a body chunk; false: the client is slow, wait for onceDrain. */
   write(chunk: Buffer): boolean {
     if (this.finished || this.#noBody || chunk.length === 0) return true;
     if (!this.#chunked) return this.#send(chunk);
-    return this.#send(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'), chunk, CRLF]));
+    return this.#send(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'), chunk, CRLF);
   }
 
   /** onceDrain calls back once the client has taken what was written. */
@@ -204,6 +205,7 @@ export class ProxyReply {
     if (!this.headersSent) this.writeHead(200, []);
     if (body !== undefined && !this.#noBody) this.write(Buffer.from(body));
     if (this.#chunked) this.#send(LAST_CHUNK);
+    else if (this.#head !== undefined) this.#send();
     this.finished = true;
     this.#conn.replied(this);
   }
@@ -222,7 +224,14 @@ export class ProxyReply {
     for (const b of pending) this.#conn.write(b);
   }
 
-  #send(data: Buffer): boolean {
+  /** #send writes the pieces (after the head, if it is still held) in one write. */
+  #send(...pieces: Buffer[]): boolean {
+    const head = this.#head;
+    if (head !== undefined) {
+      this.#head = undefined;
+      pieces.unshift(head);
+    }
+    const data = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
     if (this.#writable) return this.#conn.write(data);
     (this.#pending ??= []).push(data);
     return true;

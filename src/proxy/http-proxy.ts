@@ -52,7 +52,7 @@ export class HttpProxy {
   constructor(o: HttpProxyOptions) {
     const pools = o.upstreams.map((u) => new UpstreamPool(u, { connections: o.connections ?? Infinity, keepAliveMs: 30_000, dialTimeoutMs: o.dialTimeoutMs, timeoutMs: o.timeoutMs === Infinity ? DEFAULT_TIMEOUT_MS : o.timeoutMs }));
     const prefixes = o.upstreams.map((u) => (u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')));
-    this.#ctx = { o, pools, prefixes, drain: new Drain(), stopping: false };
+    this.#ctx = { o, pools, prefixes, drain: new Drain() };
     this.#server = new FrontServer({ keepAliveMs: 30_000, headersTimeoutMs: 60_000, onRequest: (req, reply) => this.#onRequest(req, reply) });
   }
 
@@ -72,7 +72,7 @@ export class HttpProxy {
    */
   async stop(drainMs: number): Promise<number> {
     const ctx = this.#ctx;
-    ctx.stopping = true;
+    // Closing, the server makes every answer from here on close its connection (no keep-alive).
     this.#server.close();
     const cut = await ctx.drain.wait(drainMs);
     this.#server.destroy();
@@ -88,7 +88,6 @@ export class HttpProxy {
    * end as interrupted), and a pending stop then closes the pools.
    */
   kill(): void {
-    this.#ctx.stopping = true;
     this.#server.destroy();
   }
 
@@ -96,7 +95,6 @@ export class HttpProxy {
     const ctx = this.#ctx;
     const o = ctx.o;
     ctx.drain.enter();
-    if (ctx.stopping) res.closeAfter();
     const scanned = scanRequest(req.rawHeaders, req.remoteAddress, o.scan);
     const forward = new Forward(ctx, req, res, scanned, o.clock.now());
     res.onClose = forward.onClose;
@@ -111,8 +109,6 @@ interface Context {
   /** prefixes are the upstreams' paths (without a trailing slash), put before each request's target. */
   readonly prefixes: readonly string[];
   readonly drain: Drain;
-  /** stopping: answers close their connections (no keep-alive) once a stop began. */
-  stopping: boolean;
 }
 
 /**
@@ -135,7 +131,6 @@ class Forward implements ResponseHandler, HoldSteps {
   #upstreamError: string | undefined;
   #dispatchMs: number | undefined;
   #upstreamEndMs: number | undefined;
-  #headersSent = false;
 
   constructor(ctx: Context, req: ProxyRequest, res: ProxyReply, scanned: Scanned, t0: number) {
     this.#ctx = ctx;
@@ -222,10 +217,8 @@ class Forward implements ResponseHandler, HoldSteps {
     if (this.hold.closed) return;
     const ctx = this.#ctx;
     ctx.o.balancer.succeeded(this.#upstream!);
-    if (ctx.stopping) this.#res.closeAfter();
     this.#status = 'ok';
     this.#code = statusCode;
-    this.#headersSent = true;
     this.#res.writeHead(statusCode, responseHeaders(headers, this.hold.ticket!.fields));
   }
 
@@ -248,7 +241,7 @@ class Forward implements ResponseHandler, HoldSteps {
     const { o } = ctx;
     const kind = err.code;
     this.#upstreamEndMs = o.clock.now();
-    if (this.#headersSent) {
+    if (this.#res.headersSent) {
       // Too late for an answer of our own: end the client's connection so it sees the failure.
       this.#status = 'failed';
       this.#code = kind;
@@ -276,7 +269,6 @@ class Forward implements ResponseHandler, HoldSteps {
     const res = this.#res;
     this.#status = outcome;
     this.#code = status;
-    if (this.#ctx.stopping) res.closeAfter();
     headers.push('Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)));
     if (fields !== undefined) pushFields(headers, fields);
     res.writeHead(status, headers);
