@@ -47,7 +47,7 @@ function generate(file, events) {
 
 const SIMULATE = ['bin/throttle.js', 'bench', '-r', '20000/s', '-j', '64', '--json'];
 
-export async function main({ lines = envNum('TRACE_LINES', 1_000_000), runs = envNum('TRACE_RUNS', 3), big = envNum('TRACE_BIG', 10_000_000), print = true } = {}) {
+export async function main({ lines = envNum('TRACE_LINES', 1_000_000), runs = envNum('TRACE_RUNS', 3), big = envNum('TRACE_BIG', 10_000_000, true), print = true } = {}) {
   const log = print ? (s = '') => console.log(s) : () => {};
   const dir = mkdtempSync(join(tmpdir(), 'throttle-trace-bench-'));
   try {

@@ -34,12 +34,12 @@ export function table(header, rows) {
 
 export const passFail = (ok) => (ok ? 'PASS' : 'FAIL');
 
-/** envInt reads a positive number from the environment, else the default. */
-export function envNum(name, dflt) {
+/** envNum reads a positive number from the environment (or 0, where `zeroOk` says 0 means "skip"), else the default. */
+export function envNum(name, dflt, zeroOk = false) {
   const v = process.env[name];
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !zeroOk)) throw new Error(`${name} must be a positive number${zeroOk ? ' or 0' : ''}, got ${v}`);
   return n;
 }
 

@@ -122,12 +122,15 @@ class SystemClock implements Clock {
 /** systemClock is the default clock: `performance.now()` milliseconds (origin: process start). */
 export const systemClock: Clock = new SystemClock();
 
+/** SPARE_SLEEPERS: woken sleepers a ManualClock keeps for reuse, at most. */
+const SPARE_SLEEPERS = 1024;
+
 interface Sleeper {
-  readonly at: number;
-  readonly seq: number;
-  readonly waker: Waker<unknown>;
-  readonly arg: unknown;
-  readonly signal: AbortSignal | undefined;
+  at: number;
+  seq: number;
+  waker: Waker<unknown>;
+  arg: unknown;
+  signal: AbortSignal | undefined;
   done: boolean;
 }
 
@@ -153,6 +156,11 @@ export class ManualClock implements Clock {
    */
   #front: Sleeper | undefined;
   #heap: Sleeper[] = [];
+  /**
+   * #free holds woken sleepers for the next waits: a simulation waits a few million times, and a sleeper
+   * rewritten in place allocates nothing (a new one is an object and a heap number for its deadline).
+   */
+  readonly #free: Sleeper[] = [];
   /**
    * #watched holds the signals with a listener. One listener per signal, not per sleeper: a run keeps
    * thousands of sleepers under one stop signal, and an abort is rare, so it scans the heap instead.
@@ -198,7 +206,17 @@ export class ManualClock implements Clock {
       this.#quiet[0] = signal;
     }
     this.#live++;
-    this.#push({ at: this.#now + ms, seq: this.#seq++, waker: waker as Waker<unknown>, arg, signal, done: false });
+    const s = this.#free.pop();
+    if (s === undefined) this.#push({ at: this.#now + ms, seq: this.#seq++, waker: waker as Waker<unknown>, arg, signal, done: false });
+    else {
+      s.at = this.#now + ms;
+      s.seq = this.#seq++;
+      s.waker = waker as Waker<unknown>;
+      s.arg = arg;
+      s.signal = signal;
+      s.done = false;
+      this.#push(s);
+    }
   }
 
   /** advance moves the clock forward by `ms` (must be >= 0) and wakes every sleeper now due. */
@@ -217,7 +235,11 @@ export class ManualClock implements Clock {
       if (top.done) continue;
       top.done = true;
       this.#live--;
-      top.waker.woken(top.arg);
+      const waker = top.waker;
+      const arg = top.arg;
+      top.arg = undefined;
+      if (this.#free.length < SPARE_SLEEPERS) this.#free.push(top);
+      waker.woken(arg);
     }
   }
 

@@ -179,6 +179,26 @@ export class Limiter {
     return this.#reservation(t, n, ok);
   }
 
+  /**
+   * book is reserveN for a caller that keeps its booking itself, allocating nothing (the scheduler books
+   * once per job, millions of times in a simulation): it books n tokens at `t` and returns their time to
+   * act, or NaN when refused (n over the burst, finite limit). {@link Limiter.cancelBooking} gives them back.
+   */
+  book(t: number, n: number): number {
+    if (!Number.isInteger(n) || n < 0 || !Number.isFinite(t)) throw argumentError('book', t, n);
+    if (!this.#reserve(t, n, Infinity)) return NaN;
+    return this.#limit === Inf ? t : this.#lastEventMs;
+  }
+
+  /**
+   * cancelBooking is {@link Reservation.cancelAt} for a booking: n tokens booked with `book` while the
+   * limit was `limitAtBook`, due at `timeToActMs`, given back at `t`. Call it at most once per booking.
+   */
+  cancelBooking(t: number, n: number, limitAtBook: number, timeToActMs: number): void {
+    checkTime('cancelBooking', t);
+    this.#cancel(n, limitAtBook === Inf ? 0 : limitAtBook, timeToActMs, t);
+  }
+
   /** wait takes one token, sleeping until it is there: `waitN(1, options)`. */
   wait(options?: WaitOptions): Promise<void> {
     return this.waitN(1, options);

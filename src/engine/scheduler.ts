@@ -164,6 +164,11 @@ export class Scheduler<P = unknown> {
   readonly #turns: TokenTurns;
   /** #feeder takes the jobs from the source and admits each at its arrival time. */
   readonly #feeder: Feeder<P>;
+  /**
+   * #spareRuns holds finished JobRuns for the next jobs: a JobRun is some twenty fields, numbers most of
+   * them, and a new one for each of a million jobs is a third of what a simulation allocates.
+   */
+  readonly #spareRuns: JobRun<P>[] = [];
   /** #failure is the first error that was not the run's own stop (a bug): the run ends with it. */
   #failure: { error: unknown } | undefined;
   /** The scheduler's wakers (see Clock.wake): one object each; the job's run is their argument. */
@@ -359,7 +364,9 @@ export class Scheduler<P = unknown> {
     this.#active++;
     this.#jobs++;
     if (this.events.wanted.arrived > 0) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
-    this.#attempt(new JobRun(job, arrivalMs, admittedMs));
+    const run = this.#spareRuns.pop() ?? new JobRun<P>();
+    run.start(job, arrivalMs, admittedMs);
+    this.#attempt(run);
   }
 
   /** #finish announces a job's Result and makes room for the next one. */
@@ -388,7 +395,7 @@ export class Scheduler<P = unknown> {
   #attempt(run: JobRun<P>): void {
     if (this.#stopped) return this.#settle(run);
     run.attempt++;
-    const t = run.nowMs ?? this.#clock.now();
+    const t = Number.isNaN(run.nowMs) ? this.#clock.now() : run.nowMs;
     // The first attempt's hold counts from arrival: for a traced or scheduled job, that is when it was due,
     // which may lie before the scheduler got to it.
     run.heldFromMs = run.attempt === 1 ? run.arrivalMs : t;
@@ -414,7 +421,7 @@ export class Scheduler<P = unknown> {
   #tokenWaited(run: JobRun<P>): void {
     this.#turns.next();
     const slot = run.slot!;
-    run.reservation = undefined;
+    run.bookedN = -1;
     // A pause that began during the wait holds the attempt, its token spent (as in #pass).
     if (this.#paused(run.job.group ?? '')) {
       run.slot = undefined;
@@ -427,9 +434,13 @@ export class Scheduler<P = unknown> {
   /** #tokenAborted: the run stopped during the token wait; the tokens go back, and the slot. */
   #tokenAborted(run: JobRun<P>, reason: unknown): void {
     const slot = run.slot!;
-    const reservation = run.reservation;
-    run.slot = run.reservation = undefined;
-    if (reservation !== undefined) this.#cancelToken(reservation);
+    run.slot = undefined;
+    if (run.bookedN >= 0) {
+      const now = this.#clock.now();
+      if (this.#planNext !== undefined) this.#applyPlan(now);
+      this.#o.limiter.cancelBooking(now, run.bookedN, run.bookedLimit, run.bookedDueMs);
+      run.bookedN = -1;
+    }
     slot.release();
     this.#turns.next();
     this.#interrupted(run, reason);
@@ -440,7 +451,7 @@ export class Scheduler<P = unknown> {
     run.nowMs = grantMs;
     run.tried = run.attempt;
     run.throttleMs += Math.max(0, grantMs - run.heldFromMs);
-    run.grantedMs ??= grantMs;
+    if (Number.isNaN(run.grantedMs)) run.grantedMs = grantMs;
     if (slot === undefined) {
       run.last = REJECTED;
       return this.#decide(run, false);
@@ -482,7 +493,7 @@ export class Scheduler<P = unknown> {
     run.last = outcome;
     this.#ended(run.job, run.attempt, slot, outcome, t);
     run.serviceMs += t - run.grantMs;
-    run.startedMs ??= run.grantMs;
+    if (Number.isNaN(run.startedMs)) run.startedMs = run.grantMs;
     if (this.#o.adaptive !== undefined) this.#adapt(outcome, run.grantMs);
     this.#decide(run, true);
   }
@@ -527,7 +538,7 @@ export class Scheduler<P = unknown> {
       this.#failure ??= { error: err };
       this.kill();
     }
-    run.nowMs = undefined;
+    run.nowMs = NaN;
     this.#settle(run);
   }
 
@@ -540,9 +551,9 @@ export class Scheduler<P = unknown> {
       seq: job.seq,
       key: job.key,
       arrivalMs: run.arrivalMs,
-      grantedMs: run.grantedMs,
-      startedMs: run.startedMs,
-      endedMs: run.nowMs ?? this.#clock.now(),
+      grantedMs: Number.isNaN(run.grantedMs) ? undefined : run.grantedMs,
+      startedMs: Number.isNaN(run.startedMs) ? undefined : run.startedMs,
+      endedMs: Number.isNaN(run.nowMs) ? this.#clock.now() : run.nowMs,
       attempts: run.tried,
       status: run.status,
       code: last?.code,
@@ -553,15 +564,18 @@ export class Scheduler<P = unknown> {
     // Set only when there is one (no spread of an empty object: this runs once per job).
     if (last?.error !== undefined) result.error = last.error;
     if (last?.signal !== undefined) result.signal = last.signal;
+    // Nothing refers to the run any more: no wait of it is pending. It starts the next job admitted.
+    run.clear();
+    if (this.#spareRuns.length < SPARE_RUNS) this.#spareRuns.push(run);
     this.#finish(job, result);
   }
 
   /**
    * #passNow is #pass for the common case, without a promise: wait mode, no pause, no per-key or shared
    * gates, a free slot, and nobody queued at the bucket before this job. `t` is now (a reading taken since
-   * the last wait). It takes the slot and reserves the tokens, holding them in `run.slot` and
-   * `run.reservation`, and returns the wait until the tokens are due (0: start now); or returns undefined
-   * having taken nothing, and #pass decides.
+   * the last wait). It takes the slot and books the tokens, holding them in `run.slot` and `run.booked*`,
+   * and returns the wait until the tokens are due (0: start now); or returns undefined having taken
+   * nothing, and #pass decides.
    */
   #passNow(run: JobRun<P>, t: number): number | undefined {
     const o = this.#o;
@@ -572,16 +586,33 @@ export class Scheduler<P = unknown> {
     if (!free && !this.#turns.open(t)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
     if (slot === undefined) return undefined;
-    const r = free ? undefined : this.#reserve(t, job.tokens ?? 1);
-    if (r !== undefined && !r.ok) {
+    const dueMs = free ? t : this.#book(run, t, job.tokens ?? 1);
+    if (Number.isNaN(dueMs)) {
       // More tokens than the burst: #pass says so. No slot was queued for (tryAcquire never overtakes a
       // waiter), so giving it back wakes nobody.
       slot.release();
       return undefined;
     }
     run.slot = slot;
-    run.reservation = r;
-    return r === undefined ? 0 : r.delayFrom(t);
+    return dueMs > t ? dueMs - t : 0;
+  }
+
+  /**
+   * #book is #reserve without a Reservation, for #passNow: the time to act of n tokens booked at `t` (`t`
+   * itself when the bucket is unlimited now), or NaN when refused; the booking is kept in `run.booked*`.
+   */
+  #book(run: JobRun<P>, t: number, n: number): number {
+    if (this.#planNext !== undefined) this.#applyPlan(t);
+    const limiter = this.#o.limiter;
+    const limit = limiter.limit();
+    if (limit === Infinity) return t;
+    const dueMs = limiter.book(t, n);
+    if (Number.isNaN(dueMs)) return dueMs;
+    this.#turns.reserved(dueMs);
+    run.bookedN = n;
+    run.bookedLimit = limit;
+    run.bookedDueMs = dueMs;
+    return dueMs;
   }
 
   /**
@@ -792,16 +823,34 @@ export class Scheduler<P = unknown> {
   }
 }
 
-/** JobRun is a job on its way through its attempts: what one step of it hands on to the next. */
+/** SPARE_RUNS: finished JobRuns kept for reuse, at most. */
+const SPARE_RUNS = 1024;
+
+/** NO_JOB is the job of a JobRun between two jobs. */
+const NO_JOB: Job = { seq: -1, key: '', payload: undefined };
+
+/**
+ * JobRun is a job on its way through its attempts: what one step of it hands on to the next. Runs are
+ * reused (Scheduler.#spareRuns): `start` sets every field for a new job, `clear` lets go of the old one.
+ */
 class JobRun<P> {
+  job: Job<P> = NO_JOB as Job<P>;
+  arrivalMs = 0;
+  /**
+   * nowMs holds the clock's last reading while no wait has happened since (performance.now() costs a tenth
+   * of a microsecond, a few times per job), else NaN. (Numbers all: a field that also holds undefined keeps
+   * each number written to it as a new heap object, and this one is written a few times per job.)
+   */
+  nowMs = NaN;
   attempt = 0;
   /** tried counts the attempts that passed the gates. */
   tried = 0;
   throttleMs = 0;
   backoffMs = 0;
   serviceMs = 0;
-  grantedMs: number | undefined = undefined;
-  startedMs: number | undefined = undefined;
+  /** grantedMs and startedMs: when the first attempt passed the gates, and began; NaN until then. */
+  grantedMs = NaN;
+  startedMs = NaN;
   status: Status = 'interrupted';
   last: AttemptOutcome | undefined = undefined;
   /** heldFromMs is when the current attempt began to wait at the gates; grantMs when it passed them. */
@@ -810,22 +859,48 @@ class JobRun<P> {
   /** waitFromMs is when the current backoff began. */
   waitFromMs = 0;
   /**
-   * slot is what the attempt holds from the gates on; reservation the tokens #passNow reserved for it while
-   * they fall due; planned the attempt's outcome, when the executor planned it.
+   * slot is what the attempt holds from the gates on; planned the attempt's outcome, when the executor
+   * planned it.
    */
   slot: Slot | undefined = undefined;
-  reservation: Reservation | undefined = undefined;
   planned: AttemptOutcome | undefined = undefined;
-
   /**
-   * nowMs holds the clock's last reading while no wait has happened since (performance.now() costs a tenth
-   * of a microsecond, a few times per job), else undefined.
+   * The tokens #passNow booked while they fall due (see Limiter.book): how many (-1: none), the limit when
+   * booked, and when they are due.
    */
-  constructor(
-    readonly job: Job<P>,
-    readonly arrivalMs: number,
-    public nowMs: number | undefined,
-  ) {}
+  bookedN = -1;
+  bookedLimit = 0;
+  bookedDueMs = 0;
+
+  /** start sets the run up for a job that arrived at `arrivalMs`, the clock reading `nowMs`. */
+  start(job: Job<P>, arrivalMs: number, nowMs: number): void {
+    this.job = job;
+    this.arrivalMs = arrivalMs;
+    this.nowMs = nowMs;
+    this.attempt = 0;
+    this.tried = 0;
+    this.throttleMs = 0;
+    this.backoffMs = 0;
+    this.serviceMs = 0;
+    this.grantedMs = NaN;
+    this.startedMs = NaN;
+    this.status = 'interrupted';
+    this.last = undefined;
+    this.heldFromMs = 0;
+    this.grantMs = 0;
+    this.waitFromMs = 0;
+    this.slot = undefined;
+    this.planned = undefined;
+    this.bookedN = -1;
+  }
+
+  /** clear lets go of the finished job's objects. */
+  clear(): void {
+    this.job = NO_JOB as Job<P>;
+    this.last = undefined;
+    this.slot = undefined;
+    this.planned = undefined;
+  }
 }
 
 /** both holds two slots as one: releasing it releases each (once). */

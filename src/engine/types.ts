@@ -71,7 +71,9 @@ export interface Executor<P = unknown> {
   /**
    * plan, when an executor has it, is execute for an attempt decided the moment it begins (a simulated
    * one): how long it takes on the scheduler's clock, and its outcome. The scheduler then waits that long
-   * itself, under the kill signal, without a promise per attempt. It must agree with execute.
+   * itself, under the kill signal, without a promise per attempt. It must agree with execute. The scheduler
+   * reads the answer at once, so an executor may hand out the same object, rewritten, every time (a
+   * simulation plans millions of attempts).
    */
   plan?(job: Job<P>, ctx: AttemptContext): PlannedAttempt;
 }

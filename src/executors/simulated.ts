@@ -36,6 +36,7 @@ export function isSuccess(status: number): boolean {
  */
 export class SimulatedExecutor implements Executor<SimulatedWork> {
   readonly #o: SimulatedExecutorOptions;
+  readonly #planned: { ms: number; outcome: AttemptOutcome } = { ms: 0, outcome: SUCCEEDED };
 
   constructor(options: SimulatedExecutorOptions) {
     this.#o = options;
@@ -51,12 +52,22 @@ export class SimulatedExecutor implements Executor<SimulatedWork> {
     return this.#o.clock.after(ms, outcome, ctx.kill);
   }
 
-  /** plan decides the attempt when it begins: its service time (or the timeout) and its outcome. */
+  /**
+   * plan decides the attempt when it begins: its service time (or the timeout) and its outcome. The answer
+   * is one object, rewritten by every call (see Executor.plan).
+   */
   plan(job: Job<SimulatedWork>, ctx: AttemptContext): PlannedAttempt {
     const { serviceMs, status, retryAfterMs } = job.payload;
     const timeoutMs = this.#o.timeoutMs ?? Infinity;
-    if (serviceMs > timeoutMs) return { ms: timeoutMs, outcome: { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` } };
-    return { ms: serviceMs, outcome: this.#outcome(typeof status === 'function' ? status(ctx.attempt) : (status ?? 0), retryAfterMs) };
+    const planned = this.#planned;
+    if (serviceMs > timeoutMs) {
+      planned.ms = timeoutMs;
+      planned.outcome = { ok: false, code: 'timeout', retryable: true, error: `timed out after ${timeoutMs} ms` };
+    } else {
+      planned.ms = serviceMs;
+      planned.outcome = this.#outcome(typeof status === 'function' ? status(ctx.attempt) : (status ?? 0), retryAfterMs);
+    }
+    return planned;
   }
 
   #outcome(code: number, retryAfterMs: number | undefined): AttemptOutcome {
