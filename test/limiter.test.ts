@@ -830,3 +830,56 @@ test('property: cancel never leaves more than burst tokens, and a second cancel 
   );
   t.pass();
 });
+
+test('book and cancelBooking do what reserveN and Reservation.cancelAt do (random sequences)', (t) => {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('reserve' as const), dt: fc.integer({ min: 0, max: 300 }), n: fc.integer({ min: 0, max: 4 }) }),
+    fc.record({ kind: fc.constant('cancel' as const), dt: fc.integer({ min: 0, max: 300 }), which: fc.nat() }),
+    fc.record({ kind: fc.constant('limit' as const), dt: fc.integer({ min: 0, max: 300 }), limit: fc.constantFrom(0, 0.5, 3, 10, 250, Inf) }),
+  );
+  fc.assert(
+    fc.property(fc.constantFrom(0, 1, 5, 20, Inf), fc.integer({ min: 0, max: 3 }), fc.array(op, { maxLength: 40 }), (limit, burst, ops) => {
+      const a = new Limiter(limit, burst);
+      const b = new Limiter(limit, burst);
+      const reservations: Reservation[] = [];
+      const bookings: Array<{ n: number; limit: number; dueMs: number; cancelled: boolean }> = [];
+      let now = t0;
+      for (const o of ops) {
+        now += o.dt;
+        if (o.kind === 'reserve') {
+          const limitAtBook = b.limit();
+          const r = a.reserveN(now, o.n);
+          const dueMs = b.book(now, o.n);
+          if (r.ok !== !Number.isNaN(dueMs)) return false;
+          if (!r.ok) continue;
+          if (r.timeToActMs !== dueMs) return false;
+          reservations.push(r);
+          bookings.push({ n: o.n, limit: limitAtBook, dueMs, cancelled: false });
+        } else if (o.kind === 'cancel') {
+          if (reservations.length === 0) continue;
+          const i = o.which % reservations.length;
+          reservations[i]!.cancelAt(now);
+          const booking = bookings[i]!;
+          if (!booking.cancelled) b.cancelBooking(now, booking.n, booking.limit, booking.dueMs);
+          booking.cancelled = true;
+        } else {
+          a.setLimitAt(now, o.limit);
+          b.setLimitAt(now, o.limit);
+        }
+        if (a.tokensAt(now) !== b.tokensAt(now)) return false;
+      }
+      return a.tokensAt(now + 10_000) === b.tokensAt(now + 10_000);
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('book refuses more tokens than the burst with NaN, taking nothing', (t) => {
+  const lim = new Limiter(10, 2);
+  t.true(Number.isNaN(lim.book(t0, 3)));
+  t.is(lim.tokensAt(t0), 2);
+  t.is(lim.book(t0, 2), t0);
+  t.is(lim.book(t0, 1), t0 + 100);
+  t.throws(() => lim.book(t0, 1.5), { instanceOf: RangeError });
+});

@@ -368,3 +368,28 @@ test('an executor that plans its attempts gives the results its promises would (
     { numRuns: 60 },
   );
 });
+
+test('a stop during a token wait gives the booked tokens back to the bucket', async (t) => {
+  const clock = new ManualClock();
+  const limiter = new Limiter(10, 1, { clock });
+  const scheduler = new Scheduler<SimulatedWork>(work(3, 1000), new SimulatedExecutor({ clock }), {
+    clock,
+    limiter,
+    inflight: new InflightLimiter({ limit: 10 }),
+    onFull: 'wait',
+    retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 1, maxDelayMs: 1 }),
+    arrivals: 'read',
+    lookahead: 10,
+  });
+  const results: Result[] = [];
+  scheduler.events.on((e) => {
+    if (e.type === 'done') results.push(e.result);
+    // Job 1 has booked the token due at 100 ms when job 2 arrives.
+    if (e.type === 'arrived' && e.job.seq === 2) scheduler.stop();
+  });
+  await runSimulated(scheduler, clock);
+  results.sort((a, b) => a.seq - b.seq);
+  t.deepEqual(results.map((r) => r.status), ['ok', 'interrupted', 'interrupted']);
+  // Job 0 took the burst at 0; job 1's token went back, so the bucket is full again at 100 ms (not empty).
+  t.is(limiter.tokensAt(100), 1);
+});
