@@ -67,3 +67,21 @@ test('a reader stopped early lets go of its thread, and a file that is not a tra
   await t.throwsAsync(readTraceThreaded(bad, 'bad.txt'), { instanceOf: TraceError, message: /^bad\.txt:1: cannot tell the trace format/ });
   await t.throwsAsync(readTraceThreaded(join(dir, 'missing.jsonl'), 'missing.jsonl'), { message: /ENOENT/ });
 });
+
+test('mapEvents hands each event over as its key and numbers (NaN: not given), errors in place', async (t) => {
+  const files = readdirSync(FIXTURES).filter((f) => !f.startsWith('.'));
+  for (const f of files) {
+    const path = join(FIXTURES, f);
+    const { events, error } = await drain(await readTrace(createReadStream(path), path));
+    const there = await readTraceThreaded(path, path);
+    const mapped: Array<[string, number, number, number, number]> = [];
+    let mappedError: string | undefined;
+    try {
+      for await (const m of there.mapEvents!((key, tMs, tokens, serviceMs, status) => [key, tMs, tokens, serviceMs, status] as [string, number, number, number, number])) mapped.push(m);
+    } catch (err) {
+      mappedError = `${(err as Error).constructor.name}: ${(err as Error).message}`;
+    }
+    t.deepEqual(mapped, events.map((e) => [e.key, e.tMs ?? NaN, e.tokens ?? NaN, e.serviceMs ?? NaN, e.status ?? NaN]), f);
+    t.is(mappedError, error, f);
+  }
+});

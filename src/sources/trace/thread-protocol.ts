@@ -1,4 +1,4 @@
-import type { ReadTraceOptions } from './read.js';
+import type { MakeFromEvent, ReadTraceOptions } from './read.js';
 import type { TraceEvent, TraceFormat } from './event.js';
 
 /**
@@ -74,6 +74,15 @@ function httpFieldsOf(e: TraceEvent): HttpFields {
   if (e.headers !== undefined) f.headers = e.headers;
   if (e.bodyFile !== undefined) f.bodyFile = e.bodyFile;
   return f;
+}
+
+/** unpackWith appends what `make` makes of each event of a posted batch to `out` (see TraceSource.mapEvents). */
+export function unpackWith<T>(batch: Extract<ReaderMessage, { type: 'batch' }>, out: T[], make: MakeFromEvent<T>): void {
+  const { numbers, keys, keyAt } = batch;
+  for (let i = 0; i < keyAt.length; i++) {
+    const at = i * NUMBERS;
+    out.push(make(keys[keyAt[i]!]!, numbers[at]!, numbers[at + 1]!, numbers[at + 2]!, numbers[at + 3]!));
+  }
 }
 
 /** unpackEvents appends a posted batch's events to `out`, as the reader made them. */

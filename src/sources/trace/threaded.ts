@@ -3,8 +3,8 @@ import { UsageError } from '../../errors.js';
 import type { TraceEvents } from './arrange.js';
 import { BatchedIterator } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
-import type { ReadTraceOptions, TraceSource } from './read.js';
-import { type ReaderData, type ReaderMessage, type ReplayMessage, unpackEvents } from './thread-protocol.js';
+import type { MakeFromEvent, ReadTraceOptions, TraceSource } from './read.js';
+import { type ReaderData, type ReaderMessage, type ReplayMessage, unpackEvents, unpackWith } from './thread-protocol.js';
 
 /** AHEAD: batches (of a few hundred events) the reading thread may run ahead: memory stays bounded. */
 const AHEAD = 16;
@@ -63,29 +63,33 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
   }
   let done = false;
   let taken = 0;
-  const events: TraceEvents = new BatchedIterator<TraceEvent>(
-    async (out) => {
-      if (done) return false;
-      const m = await receive();
-      if (m.type === 'batch') {
-        if (++taken === CREDIT) {
-          send({ type: 'taken', batches: taken });
-          taken = 0;
+  /** batches makes a BatchedIterator of what `unpack` makes of the posted batches. */
+  const batches = <T>(unpack: (m: Extract<ReaderMessage, { type: 'batch' }>, out: T[]) => void): BatchedIterator<T> =>
+    new BatchedIterator<T>(
+      async (out) => {
+        if (done) return false;
+        const m = await receive();
+        if (m.type === 'batch') {
+          if (++taken === CREDIT) {
+            send({ type: 'taken', batches: taken });
+            taken = 0;
+          }
+          unpack(m, out);
+          return true;
         }
-        unpackEvents(m, out);
-        return true;
-      }
-      done = true;
-      await finish();
-      if (m.type === 'end') return false;
-      throw errorOf(m);
-    },
-    async () => {
-      send({ type: 'stop' });
-      await finish();
-    },
-  );
-  return { format: head.format, timed: head.timed, events };
+        done = true;
+        await finish();
+        if (m.type === 'end') return false;
+        throw errorOf(m);
+      },
+      async () => {
+        send({ type: 'stop' });
+        await finish();
+      },
+    );
+  const events: TraceEvents = batches<TraceEvent>(unpackEvents);
+  const mapEvents = <T>(make: MakeFromEvent<T>): BatchedIterator<T> => batches<T>((m, out) => unpackWith(m, out, make));
+  return { format: head.format, timed: head.timed, events, mapEvents };
 }
 
 /** errorOf rebuilds the reader's error: a TraceError names its file and line, other bad input is a UsageError. */
