@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { InflightLimiter, type Slot } from '../src/core/inflight.js';
+import { InflightLimiter, type Slot, type SlotWaker } from '../src/core/inflight.js';
 
 /** settle lets promise continuations (grants, rejections) run. */
 async function settle(): Promise<void> {
@@ -545,4 +545,34 @@ test('property: matches a simple model; never grows past a cap; every slot comes
     { numRuns: 1000 },
   );
   t.pass();
+});
+
+test('enqueue calls back instead of resolving: slots handed over in order, an abort leaves the queue', (t) => {
+  const lim = new InflightLimiter({ limit: 1 });
+  const held = lim.tryAcquire()!;
+  const log: string[] = [];
+  const slots = new Map<string, Slot>();
+  const waker: SlotWaker<string> = {
+    granted: (name, slot) => {
+      log.push(`granted ${name}`);
+      slots.set(name, slot);
+    },
+    aborted: (name, reason) => log.push(`aborted ${name}: ${String(reason)}`),
+  };
+  const stop = new AbortController();
+  lim.enqueue(undefined, stop.signal, waker, 'a');
+  lim.enqueue(undefined, stop.signal, waker, 'b');
+  lim.enqueue(undefined, undefined, waker, 'c');
+  t.is(lim.queued(), 3);
+  t.is(lim.tryAcquire(), undefined, 'no barging past the queue');
+  held.release();
+  t.deepEqual(log, ['granted a'], 'handed over inside the release');
+  stop.abort('stop');
+  t.deepEqual(log, ['granted a', 'aborted b: stop']);
+  t.is(lim.queued(), 1);
+  slots.get('a')!.release();
+  t.deepEqual(log, ['granted a', 'aborted b: stop', 'granted c']);
+  t.is(lim.inFlight(), 1);
+  slots.get('c')!.release();
+  t.is(lim.inFlight(), 0);
 });

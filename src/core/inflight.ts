@@ -2,6 +2,16 @@ import { AbortWatch, abortReason } from './abort-watch.js';
 /** WorkKind classifies work as the apiserver does: get/list/watch are read-only, everything else mutates. */
 export type WorkKind = 'readOnly' | 'mutating';
 
+/**
+ * SlotWaker is called back by {@link InflightLimiter.enqueue} with the `arg` it was given: `granted` with
+ * the slot once it is handed over (from inside the release that freed it), or `aborted` with the signal's
+ * reason (from inside the abort).
+ */
+export interface SlotWaker<A> {
+  granted(arg: A, slot: Slot): void;
+  aborted(arg: A, reason: unknown): void;
+}
+
 /** Slot is one unit of in-flight capacity held by a caller. */
 export interface Slot {
   /**
@@ -82,7 +92,19 @@ export class InflightLimiter {
       gate.take(lane);
       return Promise.resolve(new PoolSlot(gate, lane));
     }
-    return gate.enqueue(lane, signal);
+    return new Promise<Slot>((resolve, reject) => gate.enqueue(lane, signal, SETTLE, { resolve, reject }));
+  }
+
+  /**
+   * enqueue is acquire without a promise, for a caller that found no free slot with tryAcquire (a scheduler
+   * queues this way a million times in a simulation): it queues for a slot of `kind` and calls
+   * `waker.granted(arg, slot)` when one is handed over, or `waker.aborted(arg, reason)` if the signal aborts
+   * first (it must not have aborted yet). Unlike acquire it never takes a free slot: call it only when
+   * tryAcquire returned undefined, in the same step.
+   */
+  enqueue<A>(kind: WorkKind | undefined, signal: AbortSignal | undefined, waker: SlotWaker<A>, arg: A): void {
+    const gate = this.#gate;
+    gate.enqueue(gate.lane(kind), signal, waker as SlotWaker<unknown>, arg);
   }
 
   /**
@@ -162,6 +184,18 @@ export class InflightLimiter {
   }
 }
 
+/** Settle is a promise acquire's waker argument: how to settle it. */
+interface Settle {
+  readonly resolve: (slot: Slot) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** SETTLE is the waker behind acquire: it settles the promise its argument holds. */
+const SETTLE: SlotWaker<Settle> = {
+  granted: (s, slot) => s.resolve(slot),
+  aborted: (s, reason) => s.reject(reason),
+};
+
 /** checkLimit validates a pool size and maps the "unlimited" spelling 0 to Infinity. */
 function checkLimit(name: string, n: number): number {
   if (n === Infinity || n === 0) return Infinity;
@@ -195,8 +229,8 @@ interface Waiter {
   next: Waiter | undefined;
   /** False once granted or aborted: whichever comes first wins, so an abort can never drop a granted slot. */
   waiting: boolean;
-  resolve: (slot: Slot) => void;
-  reject: (reason: unknown) => void;
+  readonly waker: SlotWaker<unknown>;
+  readonly arg: unknown;
   signal: AbortSignal | undefined;
   onAbort(reason: unknown): void;
 }
@@ -268,30 +302,28 @@ class Gate {
     }
   }
 
-  enqueue(lane: Lane, signal: AbortSignal | undefined): Promise<Slot> {
-    return new Promise<Slot>((resolve, reject) => {
-      const w: Waiter = {
-        lane,
-        seq: this.#seq++,
-        prev: lane.tail,
-        next: undefined,
-        waiting: true,
-        resolve,
-        reject,
-        signal,
-        onAbort: (reason) => {
-          if (!w.waiting) return;
-          this.#unlink(w);
-          // Leaving frees no capacity (the pool is full while anyone waits), so nobody else is due.
-          reject(reason);
-        },
-      };
-      if (lane.tail === undefined) lane.head = w;
-      else lane.tail.next = w;
-      lane.tail = w;
-      lane.queued++;
-      if (signal !== undefined) this.#watch.add(signal, w);
-    });
+  enqueue(lane: Lane, signal: AbortSignal | undefined, waker: SlotWaker<unknown>, arg: unknown): void {
+    const w: Waiter = {
+      lane,
+      seq: this.#seq++,
+      prev: lane.tail,
+      next: undefined,
+      waiting: true,
+      waker,
+      arg,
+      signal,
+      onAbort: (reason) => {
+        if (!w.waiting) return;
+        this.#unlink(w);
+        // Leaving frees no capacity (the pool is full while anyone waits), so nobody else is due.
+        waker.aborted(arg, reason);
+      },
+    };
+    if (lane.tail === undefined) lane.head = w;
+    else lane.tail.next = w;
+    lane.tail = w;
+    lane.queued++;
+    if (signal !== undefined) this.#watch.add(signal, w);
   }
 
   #drain(lane: Lane): void {
@@ -302,7 +334,7 @@ class Gate {
     this.#unlink(w);
     this.take(w.lane);
     if (w.signal !== undefined) this.#watch.delete(w.signal, w);
-    w.resolve(new PoolSlot(this, w.lane));
+    w.waker.granted(w.arg, new PoolSlot(this, w.lane));
   }
 
   #unlink(w: Waiter): void {

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock, type Waker } from '../core/clock.js';
-import type { InflightLimiter, Slot, WorkKind } from '../core/inflight.js';
+import type { InflightLimiter, Slot, SlotWaker, WorkKind } from '../core/inflight.js';
 import type { Aimd } from '../core/aimd.js';
 import { KeyedInflight, KeyedLimiters } from '../core/keyed.js';
 import type { Limiter, Reservation } from '../core/limiter.js';
@@ -174,6 +174,13 @@ export class Scheduler<P = unknown> {
   /** The scheduler's wakers (see Clock.wake): one object each; the job's run is their argument. */
   readonly #tokenDue: Waker<JobRun<P>> = { woken: (run) => this.#tokenWaited(run), aborted: (run, reason) => this.#tokenAborted(run, reason) };
   readonly #serviceDone: Waker<JobRun<P>> = { woken: (run) => this.#executed(run, run.planned!), aborted: (run, reason) => this.#executed(run, this.#crashed(reason)) };
+  /** #slotDue: a slot #passNow queued for was handed over; the attempt goes on a microtask later (see #slotGranted). */
+  readonly #slotDue: SlotWaker<JobRun<P>> = {
+    // Handed over inside the release that freed it: the releasing job's step must end first (its count of
+    // running attempts, its Result), as it would before an awaited acquire resumes.
+    granted: (run, slot) => void TURN.then(() => this.#slotGranted(run, slot)),
+    aborted: (run, reason) => this.#interrupted(run, reason),
+  };
   readonly #backoffDone: Waker<JobRun<P>> = {
     woken: (run) => this.#backedOff(run),
     aborted: (run, reason) => {
@@ -401,6 +408,7 @@ export class Scheduler<P = unknown> {
     run.heldFromMs = run.attempt === 1 ? run.arrivalMs : t;
     const waitMs = this.#passNow(run, t);
     if (waitMs === undefined) return this.#passSlowly(run);
+    if (waitMs === QUEUED) return;
     // Subtleness: a job of generated load whose token is there at once still waits (0 ms: a microtask)
     // while the feeder is admitting. Starting it there and then would run its executor before the next
     // jobs reserve their tokens, and a slow first request (a connection, code loaded lazily) would push the
@@ -414,6 +422,44 @@ export class Scheduler<P = unknown> {
     this.#pass(run.job).then(
       (slot) => this.#granted(run, slot, this.#clock.now()),
       (err: unknown) => this.#interrupted(run, err),
+    );
+  }
+
+  /**
+   * #slotGranted: the slot #passNow queued for is the attempt's (granted a microtask ago: see #slotDue).
+   * The rest is #pass's, from the slot on: a pause that began meanwhile sends the slot back; then the
+   * tokens, booked at once when the bucket's queue is open, else taken the general way (#tokenSlowly).
+   */
+  #slotGranted(run: JobRun<P>, slot: Slot): void {
+    const job = run.job;
+    if (this.#pausedUntil.size > 0 && this.#paused(job.group ?? '')) {
+      slot.release();
+      return this.#passSlowly(run);
+    }
+    const t = this.#clock.now();
+    if (this.#o.limiter.limit() === Infinity && this.#planNext === undefined) return this.#granted(run, slot, t);
+    if (!this.#turns.open(t)) return this.#tokenSlowly(run, slot);
+    const dueMs = this.#book(run, t, job.tokens ?? 1);
+    // More tokens than the burst: #token says so.
+    if (Number.isNaN(dueMs)) return this.#tokenSlowly(run, slot);
+    if (!(dueMs > t)) return this.#granted(run, slot, t);
+    run.slot = slot;
+    this.#clock.wake(dueMs - t, this.#tokenDue, run, this.#stopSignal);
+  }
+
+  /** #tokenSlowly takes the attempt, holding `slot`, through the bucket the general way (#token), as #pass does. */
+  #tokenSlowly(run: JobRun<P>, slot: Slot): void {
+    this.#token(run.job).then(
+      () => {
+        // A pause that began during the token wait holds the attempt too; its token stays spent (see #pass).
+        if (!this.#paused(run.job.group ?? '')) return this.#granted(run, slot, this.#clock.now());
+        slot.release();
+        this.#passSlowly(run);
+      },
+      (err: unknown) => {
+        slot.release();
+        this.#interrupted(run, err);
+      },
     );
   }
 
@@ -572,20 +618,29 @@ export class Scheduler<P = unknown> {
 
   /**
    * #passNow is #pass for the common case, without a promise: wait mode, no pause, no per-key or shared
-   * gates, a free slot, and nobody queued at the bucket before this job. `t` is now (a reading taken since
-   * the last wait). It takes the slot and books the tokens, holding them in `run.slot` and `run.booked*`,
-   * and returns the wait until the tokens are due (0: start now); or returns undefined having taken
-   * nothing, and #pass decides.
+   * gates. `t` is now (a reading taken since the last wait). With a free slot and nobody queued at the
+   * bucket before this job, it takes the slot and books the tokens, holding them in `run.slot` and
+   * `run.booked*`, and returns the wait until the tokens are due (0: start now). With every slot taken it
+   * queues for one, and with jobs queued at the bucket it takes its turn there: it returns QUEUED, and the
+   * attempt goes on when its wait is over. Otherwise it returns undefined having taken nothing, and #pass
+   * decides.
    */
   #passNow(run: JobRun<P>, t: number): number | undefined {
     const o = this.#o;
     const job = run.job;
     if (o.onFull !== 'wait' || this.#pausedUntil.size > 0 || this.#perKey !== undefined || this.#perKeyInflight !== undefined || o.shared !== undefined) return undefined;
-    const limiter = o.limiter;
-    const free = limiter.limit() === Infinity && this.#planNext === undefined;
-    if (!free && !this.#turns.open(t)) return undefined;
     const slot = o.inflight.tryAcquire(job.kind);
-    if (slot === undefined) return undefined;
+    if (slot === undefined) {
+      // Every slot is taken: the attempt queues for one, and goes on from #slotGranted.
+      o.inflight.enqueue(job.kind, this.#stopSignal, this.#slotDue, run);
+      return QUEUED;
+    }
+    const free = o.limiter.limit() === Infinity && this.#planNext === undefined;
+    if (!free && !this.#turns.open(t)) {
+      // Jobs queue at the bucket before this one: it takes its turn, holding its slot (as #pass does).
+      this.#tokenSlowly(run, slot);
+      return QUEUED;
+    }
     const dueMs = free ? t : this.#book(run, t, job.tokens ?? 1);
     if (Number.isNaN(dueMs)) {
       // More tokens than the burst: #pass says so. No slot was queued for (tryAcquire never overtakes a
@@ -822,6 +877,12 @@ export class Scheduler<P = unknown> {
     if (this.events.wanted.attempted > 0) this.events.emit({ type: 'attempted', job, attempt, outcome, atMs });
   }
 }
+
+/** QUEUED is what #passNow returns when the attempt waits for a slot or its turn at the bucket. */
+const QUEUED = -1;
+
+/** TURN: a promise already resolved; `TURN.then(f)` runs f one microtask turn from now. */
+const TURN: Promise<void> = Promise.resolve();
 
 /** SPARE_RUNS: finished JobRuns kept for reuse, at most. */
 const SPARE_RUNS = 1024;
