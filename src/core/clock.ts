@@ -122,6 +122,9 @@ class SystemClock implements Clock {
 /** systemClock is the default clock: `performance.now()` milliseconds (origin: process start). */
 export const systemClock: Clock = new SystemClock();
 
+/** FRONT: how many of the earliest sleepers a ManualClock keeps in front of its heap, at most. */
+const FRONT = 4;
+
 /** SPARE_SLEEPERS: woken sleepers a ManualClock keeps for reuse, at most. */
 const SPARE_SLEEPERS = 1024;
 
@@ -150,12 +153,13 @@ export class ManualClock implements Clock {
   /** #live counts sleepers neither woken nor aborted. */
   #live = 0;
   /**
-   * The sleepers in order of (at, seq): #front, when set, is earlier than every one in #heap, a binary
-   * min-heap. A sleeper that becomes the earliest as it begins, as most do in a simulation (the next
-   * arrival, a token due in a moment), goes in front, and out again, without a heap operation.
+   * The sleepers in order of (at, seq): #front holds up to FRONT of them, latest first, each earlier than
+   * every one in #heap, a binary min-heap. A sleeper that is due before everything in the heap as it begins,
+   * as most are in a simulation (the next arrival, a token due in a moment), goes in front, and out again,
+   * without a heap operation.
    */
-  #front: Sleeper | undefined;
-  #heap: Sleeper[] = [];
+  readonly #front: Sleeper[] = [];
+  readonly #heap: Sleeper[] = [];
   /**
    * #free holds woken sleepers for the next waits: a simulation waits a few million times, and a sleeper
    * rewritten in place allocates nothing (a new one is an object and a heap number for its deadline).
@@ -229,7 +233,8 @@ export class ManualClock implements Clock {
   advanceTo(t: number): void {
     if (t > this.#now) this.#now = t;
     for (;;) {
-      const top = this.#front ?? this.#heap[0];
+      const front = this.#front;
+      const top = front.length > 0 ? front[front.length - 1]! : this.#heap[0];
       if (top === undefined || top.at > this.#now) break;
       this.#pop();
       if (top.done) continue;
@@ -248,7 +253,7 @@ export class ManualClock implements Clock {
     if (this.#quiet[0] === signal) this.#quiet[0] = undefined;
     if (this.#quiet[1] === signal) this.#quiet[1] = undefined;
     const reason = abortReason(signal);
-    const all = this.#front === undefined ? this.#heap : [this.#front, ...this.#heap];
+    const all = [...this.#front, ...this.#heap];
     const hit = all.filter((s) => !s.done && s.signal === signal).sort((a, b) => (this.#less(a, b) ? -1 : 1));
     for (const s of hit) {
       // Lazy deletion: the heap entry stays but is skipped when it surfaces.
@@ -261,7 +266,8 @@ export class ManualClock implements Clock {
   /** nextDeadline returns the earliest pending sleeper's deadline, or undefined when none sleeps. */
   nextDeadline(): number | undefined {
     for (;;) {
-      const top = this.#front ?? this.#heap[0];
+      const front = this.#front;
+      const top = front.length > 0 ? front[front.length - 1]! : this.#heap[0];
       if (top === undefined) return undefined;
       if (!top.done) return top.at;
       this.#pop();
@@ -277,22 +283,28 @@ export class ManualClock implements Clock {
     return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 
-  /** #push adds a sleeper: in front when it is the earliest, else to the heap. */
+  /**
+   * #push adds a sleeper: in front when it is due before everything in the heap (the latest in front goes
+   * to the heap when there are more than FRONT), else to the heap.
+   */
   #push(s: Sleeper): void {
+    const top = this.#heap[0];
+    if (top !== undefined && !(s.at < top.at || (s.at === top.at && s.seq < top.seq))) return this.#heapPush(s);
     const front = this.#front;
-    if (front === undefined) {
-      const top = this.#heap[0];
-      if (top === undefined || this.#less(s, top)) this.#front = s;
-      else this.#heapPush(s);
-    } else if (this.#less(s, front)) {
-      this.#heapPush(front);
-      this.#front = s;
-    } else this.#heapPush(s);
+    let i = front.length;
+    front.push(s);
+    for (; i > 0; i--) {
+      const later = front[i - 1]!;
+      if (!(later.at < s.at || (later.at === s.at && later.seq < s.seq))) break;
+      front[i] = later;
+    }
+    front[i] = s;
+    if (front.length > FRONT) this.#heapPush(front.shift()!);
   }
 
   /** #pop removes the earliest sleeper. */
   #pop(): void {
-    if (this.#front !== undefined) this.#front = undefined;
+    if (this.#front.length > 0) this.#front.pop();
     else this.#heapPop();
   }
 
