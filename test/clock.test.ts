@@ -146,3 +146,86 @@ test('systemClock wake calls back once the time has passed, or with the reason w
   ac.abort('stop');
   t.is(await aborted, 'stop');
 });
+
+test('ManualClock agrees with a plain sorted list: wakes begun from inside callbacks, aborts, many at once', (t) => {
+  const program = fc.record({
+    first: fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 20 }),
+    // What each sleeper's callback begins, by its id: more sleeps of these lengths.
+    then: fc.array(fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 3 }), { minLength: 60, maxLength: 60 }),
+    underSignal: fc.array(fc.boolean(), { minLength: 200, maxLength: 200 }),
+    abortAt: fc.integer({ min: 0, max: 80 }),
+    steps: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 30 }),
+  });
+  type Program = typeof program extends fc.Arbitrary<infer R> ? R : never;
+  type Wake = (ms: number, id: number, signal: AbortSignal | undefined) => void;
+  /** drive runs the program on a clock (wake, advance), logging "id@now" for each wake and "id!" for each abort. */
+  const drive = (p: Program, make: (log: string[], react: (id: number) => void) => { wake: Wake; advance: (ms: number) => void }): string[] => {
+    const log: string[] = [];
+    const ac = new AbortController();
+    let next = 0;
+    const begin = (ms: number): void => {
+      const id = next++;
+      // (A sleep begun under a signal already aborted ends a microtask later: out of this synchronous log.)
+      if (id < 200) clock.wake(ms, id, p.underSignal[id] && !ac.signal.aborted ? ac.signal : undefined);
+    };
+    const clock = make(log, (id) => p.then[id % 60]!.forEach(begin));
+    p.first.forEach(begin);
+    let elapsed = 0;
+    for (const step of [...p.steps, 1000]) {
+      if (elapsed <= p.abortAt && p.abortAt < elapsed + step) ac.abort('stop');
+      clock.advance(step);
+      elapsed += step;
+    }
+    return log;
+  };
+  fc.assert(
+    fc.property(program, (p) => {
+      const got = drive(p, (log, react) => {
+        const clock = new ManualClock(0);
+        const w: Waker<number> = {
+          woken: (id) => {
+            log.push(`${id}@${clock.now()}`);
+            react(id);
+          },
+          aborted: (id) => log.push(`${id}!`),
+        };
+        return { wake: (ms, id, signal) => clock.wake(ms, w, id, signal), advance: (ms) => clock.advance(ms) };
+      });
+      // The reference: a list kept sorted by (deadline, start), searched from the front.
+      const want = drive(p, (log, react) => {
+        let now = 0;
+        let seq = 0;
+        const list: Array<{ at: number; seq: number; id: number; signal: AbortSignal | undefined; done: boolean }> = [];
+        const watched = new Set<AbortSignal>();
+        return {
+          wake: (ms, id, signal) => {
+            list.push({ at: now + ms, seq: seq++, id, signal, done: false });
+            list.sort((a, b) => a.at - b.at || a.seq - b.seq);
+            if (signal === undefined || watched.has(signal)) return;
+            watched.add(signal);
+            signal.addEventListener('abort', () => {
+              for (const x of list) {
+                if (x.done || x.signal !== signal) continue;
+                x.done = true;
+                log.push(`${x.id}!`);
+              }
+            });
+          },
+          advance: (ms) => {
+            now += ms;
+            for (;;) {
+              const top = list.find((x) => !x.done);
+              if (top === undefined || top.at > now) return;
+              top.done = true;
+              log.push(`${top.id}@${now}`);
+              react(top.id);
+            }
+          },
+        };
+      });
+      return JSON.stringify(got) === JSON.stringify(want);
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
