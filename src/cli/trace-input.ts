@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { LogFormat } from '../sources/trace/access-log.js';
 import type { TraceFormat } from '../sources/trace/event.js';
 import type { ReadTraceOptions, TraceSource } from '../sources/trace/read.js';
-import { readTraceThreaded } from '../sources/trace/threaded.js';
+import { readTraceThreaded, startReaderAhead } from '../sources/trace/threaded.js';
 import { openInput } from './input.js';
 import type { BenchSettings } from './settings.js';
 
@@ -42,6 +42,15 @@ export function openTrace(s: BenchSettings, stdin: Readable): Promise<TraceSourc
   }
   // (The readers are loaded here, not with this module: a prefetch needs none of them on this thread.)
   return import('../sources/trace/read.js').then(({ readTrace }) => readTrace(input, s.trace === '-' ? 'stdin' : s.trace, readOptionsOf(s)));
+}
+
+/**
+ * readAhead starts a trace-reading thread at once when `throttle bench`'s arguments name a long file
+ * (before the flags are even parsed): it is ready by the time the trace is opened. A guess that is wrong
+ * (an argument that is not the trace) costs an idle thread.
+ */
+export function readAhead(args: readonly string[]): void {
+  if (args.some((a) => !a.startsWith('-') && isLongFile(a))) startReaderAhead();
 }
 
 /**

@@ -329,3 +329,15 @@ test('a long trace file read ahead on its thread: a mistake in the flags is stil
   writeFileSync(file, `${readFileSync(file, 'utf8')}{"t": "later"}\n`);
   usageError(t, await throttle(['bench', file]), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:40001: `));
 });
+
+test('a long file among the arguments that is not the trace (an old --report): the thread started ahead idles, the run ends', async (t) => {
+  const dir = tempDir();
+  const trace = writeTrace(dir, 'short.jsonl', tenAtZero);
+  const old = join(dir, 'old-report.json');
+  writeFileSync(old, 'x'.repeat(2 << 20));
+  const started = Date.now();
+  const r = await throttle(['bench', '-r', '10/s', '--report', old, trace]);
+  t.is(r.code, 0, r.stderr);
+  t.is(JSON.parse(readFileSync(old, 'utf8')).jobs.total, 10);
+  t.true(Date.now() - started < 10_000);
+});

@@ -10,18 +10,23 @@ import { packEvents, type ReaderData, type ReaderMessage, type ReplayMessage } f
  * posts the events in batches, at most `ahead` batches before the replaying thread has taken them.
  */
 const port = parentPort!;
-const data = workerData as ReaderData;
-let room = data.ahead;
+let room = 0;
 let wake: (() => void) | undefined;
 let stopped = false;
+let start: ((data: ReaderData) => void) | undefined;
 
 port.on('message', (m: ReplayMessage) => {
+  if (m.type === 'read') return start?.(m.data);
   if (m.type === 'stop') stopped = true;
   else room += m.batches;
   const w = wake;
   wake = undefined;
   w?.();
 });
+
+/** data is what to read: given at the start, or, to a thread started ahead, in its first message. */
+const data = (workerData as ReaderData | null) ?? (await new Promise<ReaderData>((resolve) => (start = resolve)));
+room = data.ahead;
 
 function post(m: ReaderMessage): void {
   port.postMessage(m, m.type === 'batch' ? [m.numbers.buffer as ArrayBuffer, m.keyAt.buffer as ArrayBuffer] : []);

@@ -32,8 +32,14 @@ export type ReaderMessage =
   | { readonly type: 'end' }
   | { readonly type: 'error'; readonly message: string; readonly usage: boolean; readonly file?: string | undefined; readonly line?: number | undefined };
 
-/** ReplayMessage: `taken` frees room for `batches` more batches; `stop` ends the reading early. */
-export type ReplayMessage = { readonly type: 'taken'; readonly batches: number } | { readonly type: 'stop' };
+/**
+ * ReplayMessage: `read` says what to read, to a thread started before that was known (see
+ * startReaderAhead); `taken` frees room for `batches` more batches; `stop` ends the reading early.
+ */
+export type ReplayMessage =
+  | { readonly type: 'read'; readonly data: ReaderData }
+  | { readonly type: 'taken'; readonly batches: number }
+  | { readonly type: 'stop' };
 
 /** NUMBERS is how many numbers each event takes in a batch: tMs, tokens, serviceMs, status. */
 export const NUMBERS = 4;
