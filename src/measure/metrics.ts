@@ -80,28 +80,30 @@ function lowestValueAt(i: number): number {
 /** Distribution folds millisecond values into an HDR histogram plus exact count, sum, min and max. */
 export class Distribution {
   readonly #h: hdr.Histogram = newHistogram();
-  #count = 0;
+  /** #positive counts the values above 0; #sumMs, #minMs and #maxMs are theirs. */
+  #positive = 0;
   #sumMs = 0;
   #minMs = Infinity;
   #maxMs = -Infinity;
-  /** Counts not yet handed to #h, by counts index; #pendingN of them, largest index #pendingTop. */
+  /**
+   * Values of 0 or less (most throttle and backoff values) are only counted: #zeros of them since the last
+   * flush, #zerosFlushed before it.
+   */
+  #zeros = 0;
+  #zerosFlushed = 0;
+  /** Counts of positive values not yet handed to #h, by counts index; the largest index is #pendingTop. */
   #pending = new Float64Array(4 * SUB_BUCKETS);
-  #pendingN = 0;
   #pendingTop = 0;
-  /** The exact extremes among the pending values, in µs (-1 / Infinity when none). */
+  /** #positiveFlushed is #positive at the last flush: the values counted since are pending. */
+  #positiveFlushed = 0;
+  /** The exact extremes among the pending positive values, in µs (-1 / Infinity when none). */
   #pendingMaxUs = -1;
   #pendingMinNonZeroUs = Infinity;
 
   /** add records one value in milliseconds (negative values count as 0). */
   add(valueMs: number): void {
     if (!(valueMs > 0)) {
-      // Zero (or less): the common throttle and backoff; counted at index 0 without the arithmetic.
-      this.#pending[0]!++;
-      this.#pendingN++;
-      if (this.#pendingMaxUs < 0) this.#pendingMaxUs = 0;
-      this.#count++;
-      if (this.#minMs > 0) this.#minMs = 0;
-      if (this.#maxMs < 0) this.#maxMs = 0;
+      this.#zeros++;
       return;
     }
     const us = Math.round(valueMs * US_PER_MS);
@@ -109,12 +111,11 @@ export class Distribution {
       const i = countsIndex(us);
       if (i >= this.#pending.length) this.#grow(i);
       this.#pending[i]!++;
-      this.#pendingN++;
       if (i > this.#pendingTop) this.#pendingTop = i;
       if (us > this.#pendingMaxUs) this.#pendingMaxUs = us;
       if (us < this.#pendingMinNonZeroUs && us > 0) this.#pendingMinNonZeroUs = us;
     } else this.#h.recordValue(us);
-    this.#count++;
+    this.#positive++;
     this.#sumMs += valueMs;
     if (valueMs < this.#minMs) this.#minMs = valueMs;
     if (valueMs > this.#maxMs) this.#maxMs = valueMs;
@@ -130,8 +131,17 @@ export class Distribution {
 
   /** #flush hands the pending counts to the histogram: the extremes as themselves, the rest as their bucket. */
   #flush(): void {
-    if (this.#pendingN === 0) return;
     const h = this.#h;
+    if (this.#zeros > 0) {
+      h.recordValueWithCount(0, this.#zeros);
+      this.#zerosFlushed += this.#zeros;
+      this.#zeros = 0;
+    }
+    if (this.#positive === this.#positiveFlushed || this.#pendingMaxUs < 0) {
+      // Nothing pending (values from FAST_LIMIT on went to the histogram directly).
+      this.#positiveFlushed = this.#positive;
+      return;
+    }
     const pending = this.#pending;
     const maxUs = this.#pendingMaxUs;
     const minUs = this.#pendingMinNonZeroUs;
@@ -147,7 +157,7 @@ export class Distribution {
       h.recordValueWithCount(lowestValueAt(i), n);
       pending[i] = 0;
     }
-    this.#pendingN = 0;
+    this.#positiveFlushed = this.#positive;
     this.#pendingTop = 0;
     this.#pendingMaxUs = -1;
     this.#pendingMinNonZeroUs = Infinity;
@@ -155,13 +165,13 @@ export class Distribution {
 
   /** percentile returns the value at percentile p (0..100) in ms, never above the exact maximum. */
   percentile(p: number): number {
-    if (this.#count === 0) return 0;
+    if (this.count === 0) return 0;
     this.#flush();
-    return Math.min(this.#h.getValueAtPercentile(p) / US_PER_MS, this.#maxMs);
+    return Math.min(this.#h.getValueAtPercentile(p) / US_PER_MS, this.#max());
   }
 
   get count(): number {
-    return this.#count;
+    return this.#positive + this.#zeros + this.#zerosFlushed;
   }
 
   /** histogram exposes the underlying HDR histogram (for .hgrm output). */
@@ -170,17 +180,27 @@ export class Distribution {
     return this.#h;
   }
 
+  /** #min and #max are the exact extremes, a value of 0 or less counting as 0. */
+  #min(): number {
+    return this.#zeros + this.#zerosFlushed > 0 ? 0 : this.#minMs;
+  }
+
+  #max(): number {
+    return this.#positive > 0 ? this.#maxMs : 0;
+  }
+
   stats(): Stats {
-    if (this.#count === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+    const count = this.count;
+    if (count === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
     return {
-      count: this.#count,
-      min: round3(this.#minMs),
-      mean: round3(this.#sumMs / this.#count),
+      count,
+      min: round3(this.#min()),
+      mean: round3(this.#sumMs / count),
       p50: round3(this.percentile(50)),
       p90: round3(this.percentile(90)),
       p99: round3(this.percentile(99)),
       p999: round3(this.percentile(99.9)),
-      max: round3(this.#maxMs),
+      max: round3(this.#max()),
     };
   }
 }
@@ -357,7 +377,11 @@ export class Metrics {
   readonly backoff = new Distribution();
   readonly service = new Distribution();
   readonly timeline = new Timeline();
-  readonly #status: Record<Status, number> = { ok: 0, failed: 0, rejected: 0, interrupted: 0 };
+  /** Jobs by status: fields, not a record indexed by the status (this runs once per job). */
+  #ok = 0;
+  #failed = 0;
+  #rejected = 0;
+  #interrupted = 0;
   /** #outcomes counts final codes as they come (numbers and names), turned into text once, for the summary. */
   readonly #outcomes = new Map<number | string | undefined, number>();
   #runCode: number | string | undefined;
@@ -371,7 +395,11 @@ export class Metrics {
   /** add folds one job's result in. */
   add(r: Result): void {
     this.#total++;
-    this.#status[r.status]++;
+    const status = r.status;
+    if (status === 'ok') this.#ok++;
+    else if (status === 'failed') this.#failed++;
+    else if (status === 'rejected') this.#rejected++;
+    else this.#interrupted++;
     this.#attempts += r.attempts;
     if (r.attempts > 1) this.#retried++;
     // Codes come in runs (thousands of 200s): a run is counted in a field and handed to the map when it ends.
@@ -385,7 +413,7 @@ export class Metrics {
     if (r.arrivalMs > this.#lastArrivalMs) this.#lastArrivalMs = r.arrivalMs;
     this.throttle.add(r.throttleMs);
     this.timeline.add(r);
-    if (r.status === 'interrupted') return;
+    if (status === 'interrupted') return;
     this.latency.add(r.endedMs - r.arrivalMs);
     this.backoff.add(r.backoffMs);
     this.service.add(r.serviceMs);
@@ -413,17 +441,17 @@ export class Metrics {
     return {
       jobs: {
         total: this.#total,
-        succeeded: this.#status.ok,
-        failed: this.#status.failed,
-        rejected: this.#status.rejected,
-        interrupted: this.#status.interrupted,
+        succeeded: this.#ok,
+        failed: this.#failed,
+        rejected: this.#rejected,
+        interrupted: this.#interrupted,
         retried: this.#retried,
         attempts: this.#attempts,
       },
       elapsedMs: round3(elapsedMs),
       throughput: {
         offered: this.#total >= 2 && span > 0 ? round3(((this.#total - 1) * 1000) / span) : null,
-        achieved: perSecond(this.#status.ok),
+        achieved: perSecond(this.#ok),
         attempts: perSecond(this.#attempts),
       },
       latencyMs: this.latency.stats(),
