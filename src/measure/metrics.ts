@@ -91,8 +91,11 @@ export class Distribution {
    */
   #zeros = 0;
   #zerosFlushed = 0;
-  /** Counts of positive values not yet handed to #h, by counts index; the largest index is #pendingTop. */
-  #pending = new Float64Array(4 * SUB_BUCKETS);
+  /**
+   * Counts of positive values not yet handed to #h, by counts index; the largest index is #pendingTop.
+   * 32-bit, as the histogram's own counts are: half the memory of doubles, and fewer cache misses per add.
+   */
+  #pending = new Uint32Array(4 * SUB_BUCKETS);
   #pendingTop = 0;
   /** #positiveFlushed is #positive at the last flush: the values counted since are pending. */
   #positiveFlushed = 0;
@@ -124,7 +127,7 @@ export class Distribution {
   #grow(i: number): void {
     let n = this.#pending.length;
     while (n <= i) n *= 2;
-    const grown = new Float64Array(n);
+    const grown = new Uint32Array(n);
     grown.set(this.#pending);
     this.#pending = grown;
   }
