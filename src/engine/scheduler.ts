@@ -241,6 +241,8 @@ export class Scheduler<P = unknown> {
   quiescent(sleepers: number): boolean {
     const feeder = this.#feeder;
     const tasks = this.#active + (feeder.feeding ? 1 : 0);
+    // Mostly every task sleeps: the other ways to wait are counted only when the sleepers fall short.
+    if (sleepers >= tasks) return true;
     const blocked = sleepers + this.#o.inflight.queued() + this.#turns.queued + (this.#perKeyInflight?.queued() ?? 0) + (feeder.waitingRoom ? 1 : 0) + (feeder.reading === undefined ? 0 : 1);
     return blocked >= tasks;
   }
@@ -355,9 +357,10 @@ export class Scheduler<P = unknown> {
       hasRoom: () => this.#active - Math.min(this.#backingOff, lookahead) < lookahead,
       stopped: () => this.#stopped,
       admit: (job, arrivalMs, admittedMs, generated) => {
+        if (!generated) return this.#admit(job, arrivalMs, admittedMs);
         // Generated load is admitted many jobs in one pass; each reserves its tokens as it is admitted, and
         // any that could start at once waits for the pass to end (see #attempt).
-        this.#admitting = generated;
+        this.#admitting = true;
         try {
           this.#admit(job, arrivalMs, admittedMs);
         } finally {
