@@ -4,6 +4,7 @@ import { ManualClock } from '../src/core/clock.js';
 import { InflightLimiter } from '../src/core/inflight.js';
 import { Inf, Limiter } from '../src/core/limiter.js';
 import { RetryPolicy } from '../src/core/retry.js';
+import type { SchedulerEvent } from '../src/engine/events.js';
 import { type ArrivalMode, Scheduler } from '../src/engine/scheduler.js';
 import { runSimulated } from '../src/engine/simulate.js';
 import type { Executor, Job, Result } from '../src/engine/types.js';
@@ -168,12 +169,12 @@ test('the lookahead bounds how many jobs are taken from the source ahead of the 
   t.is(taken, 100);
 });
 
-test('stop ends waiting jobs as interrupted and lets the running attempt finish', async (t) => {
-  const clock = new ManualClock();
-  const scheduler = new Scheduler<SimulatedWork>(work(5, 100), new SimulatedExecutor({ clock }), {
+/** runStopping runs the jobs on `clock` (rate and cap as given) and stops the run at the first event `stopOn` picks. */
+async function runStopping(jobs: Array<Job<SimulatedWork>>, clock: ManualClock, limiter: Limiter, concurrency: number, stopOn: (e: SchedulerEvent) => boolean): Promise<Result[]> {
+  const scheduler = new Scheduler<SimulatedWork>(jobs, new SimulatedExecutor({ clock }), {
     clock,
-    limiter: new Limiter(Inf, 1, { clock }),
-    inflight: new InflightLimiter({ limit: 1 }),
+    limiter,
+    inflight: new InflightLimiter({ limit: concurrency }),
     onFull: 'wait',
     retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 1, maxDelayMs: 1 }),
     arrivals: 'read',
@@ -182,10 +183,15 @@ test('stop ends waiting jobs as interrupted and lets the running attempt finish'
   const results: Result[] = [];
   scheduler.events.on((e) => {
     if (e.type === 'done') results.push(e.result);
-    if (e.type === 'started' && e.job.seq === 1) scheduler.stop();
+    if (stopOn(e)) scheduler.stop();
   });
   await runSimulated(scheduler, clock);
-  results.sort((a, b) => a.seq - b.seq);
+  return results.sort((a, b) => a.seq - b.seq);
+}
+
+test('stop ends waiting jobs as interrupted and lets the running attempt finish', async (t) => {
+  const clock = new ManualClock();
+  const results = await runStopping(work(5, 100), clock, new Limiter(Inf, 1, { clock }), 1, (e) => e.type === 'started' && e.job.seq === 1);
   t.deepEqual(results.map((r) => r.status), ['ok', 'ok', 'interrupted', 'interrupted', 'interrupted']);
   t.deepEqual(results.map((r) => r.attempts), [1, 1, 0, 0, 0]);
 });
@@ -372,23 +378,8 @@ test('an executor that plans its attempts gives the results its promises would (
 test('a stop during a token wait gives the booked tokens back to the bucket', async (t) => {
   const clock = new ManualClock();
   const limiter = new Limiter(10, 1, { clock });
-  const scheduler = new Scheduler<SimulatedWork>(work(3, 1000), new SimulatedExecutor({ clock }), {
-    clock,
-    limiter,
-    inflight: new InflightLimiter({ limit: 10 }),
-    onFull: 'wait',
-    retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 1, maxDelayMs: 1 }),
-    arrivals: 'read',
-    lookahead: 10,
-  });
-  const results: Result[] = [];
-  scheduler.events.on((e) => {
-    if (e.type === 'done') results.push(e.result);
-    // Job 1 has booked the token due at 100 ms when job 2 arrives.
-    if (e.type === 'arrived' && e.job.seq === 2) scheduler.stop();
-  });
-  await runSimulated(scheduler, clock);
-  results.sort((a, b) => a.seq - b.seq);
+  // Job 1 has booked the token due at 100 ms when job 2 arrives.
+  const results = await runStopping(work(3, 1000), clock, limiter, 10, (e) => e.type === 'arrived' && e.job.seq === 2);
   t.deepEqual(results.map((r) => r.status), ['ok', 'interrupted', 'interrupted']);
   // Job 0 took the burst at 0; job 1's token went back, so the bucket is full again at 100 ms (not empty).
   t.is(limiter.tokensAt(100), 1);
