@@ -576,3 +576,18 @@ test('enqueue calls back instead of resolving: slots handed over in order, an ab
   slots.get('c')!.release();
   t.is(lim.inFlight(), 0);
 });
+
+test('enqueue under a signal already aborted calls back aborted a microtask later, and queues nothing', async (t) => {
+  const lim = new InflightLimiter({ limit: 1 });
+  const held = lim.tryAcquire()!;
+  const stop = new AbortController();
+  stop.abort('stop');
+  const log: string[] = [];
+  lim.enqueue(undefined, stop.signal, { granted: () => log.push('granted'), aborted: (_: undefined, reason) => log.push(`aborted: ${String(reason)}`) }, undefined);
+  t.deepEqual(log, []);
+  t.is(lim.queued(), 0);
+  await settle();
+  t.deepEqual(log, ['aborted: stop']);
+  held.release();
+  t.deepEqual(log, ['aborted: stop']);
+});

@@ -99,11 +99,15 @@ export class InflightLimiter {
    * enqueue is acquire without a promise, for a caller that found no free slot with tryAcquire (a scheduler
    * queues this way a million times in a simulation): it queues for a slot of `kind` and calls
    * `waker.granted(arg, slot)` when one is handed over, or `waker.aborted(arg, reason)` if the signal aborts
-   * first (it must not have aborted yet). Unlike acquire it never takes a free slot: call it only when
-   * tryAcquire returned undefined, in the same step.
+   * first (a microtask later when it has already aborted). Unlike acquire it never takes a free slot: call it
+   * only when tryAcquire returned undefined, in the same step.
    */
   enqueue<A>(kind: WorkKind | undefined, signal: AbortSignal | undefined, waker: SlotWaker<A>, arg: A): void {
     const gate = this.#gate;
+    if (signal?.aborted) {
+      void Promise.resolve().then(() => waker.aborted(arg, abortReason(signal)));
+      return;
+    }
     gate.enqueue(gate.lane(kind), signal, waker as SlotWaker<unknown>, arg);
   }
 
