@@ -8,6 +8,7 @@ export {
   type InflightLimiterOptions,
   type AcquireOptions,
   type Slot,
+  type SlotWaker,
   type Watermarks,
   type WorkKind,
 } from './core/inflight.js';
