@@ -8,8 +8,9 @@ import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
 import { Feeder, type FeederHost } from './feeder.js';
+import { type JobRun, JobRuns } from './job-run.js';
 import { TokenTurns } from './token-turns.js';
-import type { AttemptContext, AttemptOutcome, Executor, Job, Result, Status } from './types.js';
+import type { AttemptContext, AttemptOutcome, Executor, Job, Result } from './types.js';
 
 /**
  * How a job's arrival time is decided:
@@ -164,11 +165,8 @@ export class Scheduler<P = unknown> {
   readonly #turns: TokenTurns;
   /** #feeder takes the jobs from the source and admits each at its arrival time. */
   readonly #feeder: Feeder<P>;
-  /**
-   * #spareRuns holds finished JobRuns for the next jobs: a JobRun is some twenty fields, numbers most of
-   * them, and a new one for each of a million jobs is a third of what a simulation allocates.
-   */
-  readonly #spareRuns: JobRun<P>[] = [];
+  /** #runs hands out the JobRuns of admitted jobs, reusing finished ones. */
+  readonly #runs = new JobRuns<P>();
   /** #failure is the first error that was not the run's own stop (a bug): the run ends with it. */
   #failure: { error: unknown } | undefined;
   /** The scheduler's wakers (see Clock.wake): one object each; the job's run is their argument. */
@@ -374,9 +372,7 @@ export class Scheduler<P = unknown> {
     this.#active++;
     this.#jobs++;
     if (this.events.wanted.arrived > 0) this.events.emit({ type: 'arrived', job, atMs: arrivalMs });
-    const run = this.#spareRuns.pop() ?? new JobRun<P>();
-    run.start(job, arrivalMs, admittedMs);
-    this.#attempt(run);
+    this.#attempt(this.#runs.take(job, arrivalMs, admittedMs));
   }
 
   /** #finish announces a job's Result and makes room for the next one. */
@@ -594,28 +590,10 @@ export class Scheduler<P = unknown> {
   /** #settle finishes the job with its Result. */
   #settle(run: JobRun<P>): void {
     const job = run.job;
-    const last = run.last;
     this.#o.retry.forget(job.seq);
-    const result: { -readonly [K in keyof Result]: Result[K] } = {
-      seq: job.seq,
-      key: job.key,
-      arrivalMs: run.arrivalMs,
-      grantedMs: Number.isNaN(run.grantedMs) ? undefined : run.grantedMs,
-      startedMs: Number.isNaN(run.startedMs) ? undefined : run.startedMs,
-      endedMs: Number.isNaN(run.nowMs) ? this.#clock.now() : run.nowMs,
-      attempts: run.tried,
-      status: run.status,
-      code: last?.code,
-      throttleMs: run.throttleMs,
-      backoffMs: run.backoffMs,
-      serviceMs: run.serviceMs,
-    };
-    // Set only when there is one (no spread of an empty object: this runs once per job).
-    if (last?.error !== undefined) result.error = last.error;
-    if (last?.signal !== undefined) result.signal = last.signal;
+    const result = run.result(Number.isNaN(run.nowMs) ? this.#clock.now() : run.nowMs);
     // Nothing refers to the run any more: no wait of it is pending. It starts the next job admitted.
-    run.clear();
-    if (this.#spareRuns.length < SPARE_RUNS) this.#spareRuns.push(run);
+    this.#runs.give(run);
     this.#finish(job, result);
   }
 
@@ -886,86 +864,6 @@ const QUEUED = -1;
 
 /** TURN: a promise already resolved; `TURN.then(f)` runs f one microtask turn from now. */
 const TURN: Promise<void> = Promise.resolve();
-
-/** SPARE_RUNS: finished JobRuns kept for reuse, at most. */
-const SPARE_RUNS = 1024;
-
-/** NO_JOB is the job of a JobRun between two jobs. */
-const NO_JOB: Job = { seq: -1, key: '', payload: undefined };
-
-/**
- * JobRun is a job on its way through its attempts: what one step of it hands on to the next. Runs are
- * reused (Scheduler.#spareRuns): `start` sets every field for a new job, `clear` lets go of the old one.
- */
-class JobRun<P> {
-  job: Job<P> = NO_JOB as Job<P>;
-  arrivalMs = 0;
-  /**
-   * nowMs holds the clock's last reading while no wait has happened since (performance.now() costs a tenth
-   * of a microsecond, a few times per job), else NaN. (Numbers all: a field that also holds undefined keeps
-   * each number written to it as a new heap object, and this one is written a few times per job.)
-   */
-  nowMs = NaN;
-  attempt = 0;
-  /** tried counts the attempts that passed the gates. */
-  tried = 0;
-  throttleMs = 0;
-  backoffMs = 0;
-  serviceMs = 0;
-  /** grantedMs and startedMs: when the first attempt passed the gates, and began; NaN until then. */
-  grantedMs = NaN;
-  startedMs = NaN;
-  status: Status = 'interrupted';
-  last: AttemptOutcome | undefined = undefined;
-  /** heldFromMs is when the current attempt began to wait at the gates; grantMs when it passed them. */
-  heldFromMs = 0;
-  grantMs = 0;
-  /** waitFromMs is when the current backoff began. */
-  waitFromMs = 0;
-  /**
-   * slot is what the attempt holds from the gates on; planned the attempt's outcome, when the executor
-   * planned it.
-   */
-  slot: Slot | undefined = undefined;
-  planned: AttemptOutcome | undefined = undefined;
-  /**
-   * The tokens #passNow booked while they fall due (see Limiter.book): how many (-1: none), the limit when
-   * booked, and when they are due.
-   */
-  bookedN = -1;
-  bookedLimit = 0;
-  bookedDueMs = 0;
-
-  /** start sets the run up for a job that arrived at `arrivalMs`, the clock reading `nowMs`. */
-  start(job: Job<P>, arrivalMs: number, nowMs: number): void {
-    this.job = job;
-    this.arrivalMs = arrivalMs;
-    this.nowMs = nowMs;
-    this.attempt = 0;
-    this.tried = 0;
-    this.throttleMs = 0;
-    this.backoffMs = 0;
-    this.serviceMs = 0;
-    this.grantedMs = NaN;
-    this.startedMs = NaN;
-    this.status = 'interrupted';
-    this.last = undefined;
-    this.heldFromMs = 0;
-    this.grantMs = 0;
-    this.waitFromMs = 0;
-    this.slot = undefined;
-    this.planned = undefined;
-    this.bookedN = -1;
-  }
-
-  /** clear lets go of the finished job's objects. */
-  clear(): void {
-    this.job = NO_JOB as Job<P>;
-    this.last = undefined;
-    this.slot = undefined;
-    this.planned = undefined;
-  }
-}
 
 /** both holds two slots as one: releasing it releases each (once). */
 function both(a: Slot, b: Slot): Slot {

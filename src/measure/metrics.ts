@@ -4,7 +4,7 @@ import type * as hdr from 'hdr-histogram-js';
 import Int32HistogramModule from 'hdr-histogram-js/dist/Int32Histogram.js';
 
 const Int32Histogram = Int32HistogramModule.default;
-import type { Result, Status } from '../engine/types.js';
+import type { Result } from '../engine/types.js';
 
 /** Stats summarises one distribution, in milliseconds. Empty distributions give count 0 and zeros. */
 export interface Stats {
