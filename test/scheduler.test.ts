@@ -5,7 +5,7 @@ import { InflightLimiter } from '../src/core/inflight.js';
 import { Inf, Limiter } from '../src/core/limiter.js';
 import { RetryPolicy } from '../src/core/retry.js';
 import type { SchedulerEvent } from '../src/engine/events.js';
-import { type ArrivalMode, Scheduler } from '../src/engine/scheduler.js';
+import { type ArrivalMode, Scheduler, type SchedulerOptions } from '../src/engine/scheduler.js';
 import { runSimulated } from '../src/engine/simulate.js';
 import type { Executor, Job, Result } from '../src/engine/types.js';
 import { SimulatedExecutor, type SimulatedWork } from '../src/executors/simulated.js';
@@ -170,7 +170,14 @@ test('the lookahead bounds how many jobs are taken from the source ahead of the 
 });
 
 /** runStopping runs the jobs on `clock` (rate and cap as given) and stops the run at the first event `stopOn` picks. */
-async function runStopping(jobs: Array<Job<SimulatedWork>>, clock: ManualClock, limiter: Limiter, concurrency: number, stopOn: (e: SchedulerEvent) => boolean): Promise<Result[]> {
+async function runStopping(
+  jobs: Array<Job<SimulatedWork>>,
+  clock: ManualClock,
+  limiter: Limiter,
+  concurrency: number,
+  stopOn: (e: SchedulerEvent) => boolean,
+  extra: Partial<SchedulerOptions> = {},
+): Promise<Result[]> {
   const scheduler = new Scheduler<SimulatedWork>(jobs, new SimulatedExecutor({ clock }), {
     clock,
     limiter,
@@ -179,6 +186,7 @@ async function runStopping(jobs: Array<Job<SimulatedWork>>, clock: ManualClock, 
     retry: new RetryPolicy<number>({ retries: 0, baseDelayMs: 1, maxDelayMs: 1 }),
     arrivals: 'read',
     lookahead: 10,
+    ...extra,
   });
   const results: Result[] = [];
   scheduler.events.on((e) => {
@@ -382,5 +390,15 @@ test('a stop during a token wait gives the booked tokens back to the bucket', as
   const results = await runStopping(work(3, 1000), clock, limiter, 10, (e) => e.type === 'arrived' && e.job.seq === 2);
   t.deepEqual(results.map((r) => r.status), ['ok', 'interrupted', 'interrupted']);
   // Job 0 took the burst at 0; job 1's token went back, so the bucket is full again at 100 ms (not empty).
+  t.is(limiter.tokensAt(100), 1);
+});
+
+test('a stop during a token wait on the general path (per-key limits on) gives the booked tokens back too', async (t) => {
+  const clock = new ManualClock();
+  const limiter = new Limiter(10, 1, { clock });
+  // Per-key limits send every attempt through the general gates; each key's own bucket never holds it.
+  const perKey = { ratePerSec: 1e6, burst: 10 };
+  const results = await runStopping(work(3, 1000), clock, limiter, 10, (e) => e.type === 'arrived' && e.job.seq === 2, { perKey });
+  t.deepEqual(results.map((r) => r.status), ['ok', 'interrupted', 'interrupted']);
   t.is(limiter.tokensAt(100), 1);
 });

@@ -8,10 +8,20 @@ const SPARE_RUNS = 1024;
 const NO_JOB: Job = { seq: -1, key: '', payload: undefined };
 
 /**
+ * Booking is tokens the scheduler booked in the bucket while they fall due (see Limiter.book): how many
+ * (-1: none), the limit when booked, and when they are due.
+ */
+export interface Booking {
+  bookedN: number;
+  bookedLimit: number;
+  bookedDueMs: number;
+}
+
+/**
  * JobRun is a job on its way through its attempts: what one step of it hands on to the next. Runs are
  * reused (JobRuns): `start` sets every field for a new job, `clear` lets go of the old one.
  */
-export class JobRun<P> {
+export class JobRun<P> implements Booking {
   job: Job<P> = NO_JOB as Job<P>;
   arrivalMs = 0;
   /**
@@ -42,10 +52,7 @@ export class JobRun<P> {
    */
   slot: Slot | undefined = undefined;
   planned: AttemptOutcome | undefined = undefined;
-  /**
-   * The tokens #passNow booked while they fall due (see Limiter.book): how many (-1: none), the limit when
-   * booked, and when they are due.
-   */
+  /** The tokens #passNow booked while they fall due (see Booking). */
   bookedN = -1;
   bookedLimit = 0;
   bookedDueMs = 0;

@@ -3,12 +3,12 @@ import { type Clock, systemClock, type Waker } from '../core/clock.js';
 import type { InflightLimiter, Slot, SlotWaker, WorkKind } from '../core/inflight.js';
 import type { Aimd } from '../core/aimd.js';
 import { KeyedInflight, KeyedLimiters } from '../core/keyed.js';
-import type { Limiter, Reservation } from '../core/limiter.js';
+import type { Limiter } from '../core/limiter.js';
 import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
 import { Feeder, type FeederHost } from './feeder.js';
-import { type JobRun, JobRuns } from './job-run.js';
+import { type Booking, type JobRun, JobRuns } from './job-run.js';
 import { TokenTurns } from './token-turns.js';
 import type { AttemptContext, AttemptOutcome, Executor, Job, Result } from './types.js';
 
@@ -480,12 +480,7 @@ export class Scheduler<P = unknown> {
   #tokenAborted(run: JobRun<P>, reason: unknown): void {
     const slot = run.slot!;
     run.slot = undefined;
-    if (run.bookedN >= 0) {
-      const now = this.#clock.now();
-      if (this.#planNext !== undefined) this.#applyPlan(now);
-      this.#o.limiter.cancelBooking(now, run.bookedN, run.bookedLimit, run.bookedDueMs);
-      run.bookedN = -1;
-    }
+    this.#unbook(run);
     slot.release();
     this.#turns.next();
     this.#interrupted(run, reason);
@@ -634,10 +629,12 @@ export class Scheduler<P = unknown> {
   }
 
   /**
-   * #book is #reserve without a Reservation, for #passNow: the time to act of n tokens booked at `t` (`t`
-   * itself when the bucket is unlimited now), or NaN when refused; the booking is kept in `run.booked*`.
+   * #book takes n tokens from the bucket at `t` (its turn come: see TokenTurns), after the plan's changes
+   * due by then, and keeps the booking in `b` to give back should a stop end the wait (#unbook). It returns
+   * when the tokens are due (`t` itself when the bucket is unlimited now: nothing is booked), or NaN when
+   * refused (n over the burst: nothing is taken).
    */
-  #book(run: JobRun<P>, t: number, n: number): number {
+  #book(b: Booking, t: number, n: number): number {
     if (this.#planNext !== undefined) this.#applyPlan(t);
     const limiter = this.#o.limiter;
     const limit = limiter.limit();
@@ -645,30 +642,19 @@ export class Scheduler<P = unknown> {
     const dueMs = limiter.book(t, n);
     if (Number.isNaN(dueMs)) return dueMs;
     this.#turns.reserved(dueMs);
-    run.bookedN = n;
-    run.bookedLimit = limit;
-    run.bookedDueMs = dueMs;
+    b.bookedN = n;
+    b.bookedLimit = limit;
+    b.bookedDueMs = dueMs;
     return dueMs;
   }
 
-  /**
-   * #reserve takes n tokens from the bucket at `t` (its turn come: see TokenTurns), after the plan's changes
-   * due by then; undefined when the bucket is unlimited now. A reservation that is not ok (n over the
-   * burst) took nothing.
-   */
-  #reserve(t: number, n: number): Reservation | undefined {
-    if (this.#planNext !== undefined) this.#applyPlan(t);
-    if (this.#o.limiter.limit() === Infinity) return undefined;
-    const r = this.#o.limiter.reserveN(t, n);
-    if (r.ok) this.#turns.reserved(r.timeToActMs);
-    return r;
-  }
-
-  /** #cancelToken gives back a reservation's tokens when a stop ends its wait. */
-  #cancelToken(r: Reservation): void {
+  /** #unbook gives back the tokens of a booking whose wait a stop ended (once; nothing if none was booked). */
+  #unbook(b: Booking): void {
+    if (b.bookedN < 0) return;
     const now = this.#clock.now();
     if (this.#planNext !== undefined) this.#applyPlan(now);
-    r.cancelAt(now);
+    this.#o.limiter.cancelBooking(now, b.bookedN, b.bookedLimit, b.bookedDueMs);
+    b.bookedN = -1;
   }
 
   /**
@@ -792,19 +778,20 @@ export class Scheduler<P = unknown> {
       this.#turns.taken();
     }
     const t = clock.now();
-    let r: Reservation | undefined;
+    const booking: Booking = { bookedN: -1, bookedLimit: 0, bookedDueMs: 0 };
+    let dueMs: number;
     try {
-      r = this.#reserve(t, n);
-      if (r !== undefined && !r.ok) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
+      dueMs = this.#book(booking, t, n);
+      if (Number.isNaN(dueMs)) throw new RangeError(`job ${job.seq} needs ${n} tokens, more than the burst ${limiter.burst()}`);
     } finally {
       this.#turns.next();
     }
-    const delayMs = r === undefined ? 0 : r.delayFrom(t);
+    const delayMs = dueMs > t ? dueMs - t : 0;
     if (delayMs > 0) {
       try {
         await clock.sleep(delayMs, this.#stopSignal);
       } catch (err) {
-        this.#cancelToken(r!);
+        this.#unbook(booking);
         throw err;
       } finally {
         this.#turns.next();

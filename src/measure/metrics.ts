@@ -97,9 +97,7 @@ export class Distribution {
    */
   #pending = new Uint32Array(4 * SUB_BUCKETS);
   #pendingTop = 0;
-  /** #positiveFlushed is #positive at the last flush: the values counted since are pending. */
-  #positiveFlushed = 0;
-  /** The exact extremes among the pending positive values, in µs (-1 / Infinity when none). */
+  /** The exact extremes among the pending positive values, in µs (-1 / Infinity when none are pending). */
   #pendingMaxUs = -1;
   #pendingMinNonZeroUs = Infinity;
 
@@ -140,11 +138,8 @@ export class Distribution {
       this.#zerosFlushed += this.#zeros;
       this.#zeros = 0;
     }
-    if (this.#positive === this.#positiveFlushed || this.#pendingMaxUs < 0) {
-      // Nothing pending (values from FAST_LIMIT on went to the histogram directly).
-      this.#positiveFlushed = this.#positive;
-      return;
-    }
+    // Nothing pending (values from FAST_LIMIT on went to the histogram directly).
+    if (this.#pendingMaxUs < 0) return;
     const pending = this.#pending;
     const maxUs = this.#pendingMaxUs;
     const minUs = this.#pendingMinNonZeroUs;
@@ -160,7 +155,6 @@ export class Distribution {
       h.recordValueWithCount(lowestValueAt(i), n);
       pending[i] = 0;
     }
-    this.#positiveFlushed = this.#positive;
     this.#pendingTop = 0;
     this.#pendingMaxUs = -1;
     this.#pendingMinNonZeroUs = Infinity;

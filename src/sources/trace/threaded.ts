@@ -20,9 +20,9 @@ const CREDIT = AHEAD / 4;
  */
 export async function readTraceThreaded(path: string, name: string, options: ReadTraceOptions = {}): Promise<TraceSource> {
   const data: ReaderData = { path, name, options, ahead: AHEAD };
-  const ahead = takeReaderAhead();
-  const worker = ahead ?? newReader(data);
-  if (ahead !== undefined) ahead.postMessage({ type: 'read', data } satisfies ReplayMessage);
+  const started = takeReaderAhead();
+  const worker = started ?? newReader(data);
+  if (started !== undefined) started.postMessage({ type: 'read', data } satisfies ReplayMessage);
   // The thread keeps the process alive only while this one waits for it: a source left unread (a run
   // that ended on a usage error, say) lets the process end.
   worker.unref();
