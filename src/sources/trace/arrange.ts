@@ -1,3 +1,4 @@
+import { ByteLines } from '../lines.js';
 import { BatchedIterator } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import { formatSeconds } from './numbers.js';
@@ -35,6 +36,11 @@ export class Parsed {
  */
 export interface LineParser {
   line(text: string, lineNo: number, out: Parsed): void;
+  /**
+   * bytes, where a parser has it, is `line` for a line not yet decoded: `data[from, to)`, UTF-8, any "\r"
+   * removed. Without it, lines read as bytes are decoded and given to `line`.
+   */
+  bytes?(data: Buffer, from: number, to: number, lineNo: number, out: Parsed): void;
   end(lastLineNo: number, out: Parsed): void;
   /**
    * absoluteTimes says whether tMs are absolute (epoch ms, a scheduler clock) and must be rebased so that
@@ -54,18 +60,19 @@ export interface TraceEvents extends AsyncGenerator<TraceEvent, void, undefined>
 }
 
 /**
- * TraceLines are a trace's lines: one at a time (any iterable), or a batch at a time ({@link LineBatches}).
+ * TraceLines are a trace's lines: one at a time (any iterable), or a batch at a time ({@link LineBatches}),
+ * as strings or as bytes.
  */
 export type TraceLines = AsyncIterable<string> | Iterable<string> | LineBatches;
 
 /**
- * LineBatches wraps lines read a batch at a time (readLineBatches: up to a few hundred lines of a chunk),
- * so that readers can tell them from lines read one at a time.
+ * LineBatches wraps lines read a batch at a time (readLineBatches or readByteLines: up to a few hundred
+ * lines of a chunk), so that readers can tell them from lines read one at a time.
  */
 export class LineBatches {
-  readonly batches: AsyncIterator<readonly string[], void, undefined>;
+  readonly batches: AsyncIterator<readonly string[] | ByteLines, void, undefined>;
 
-  constructor(batches: AsyncIterator<readonly string[], void, undefined>) {
+  constructor(batches: AsyncIterator<readonly string[] | ByteLines, void, undefined>) {
     this.batches = batches;
   }
 }
@@ -158,13 +165,32 @@ class Pipeline {
   }
 
   /** lines feeds lines in order. It throws at the first bad one, having appended the events before it. */
-  lines(batch: readonly string[], out: TraceEvent[]): void {
+  lines(batch: readonly string[] | ByteLines, out: TraceEvent[]): void {
+    if (batch instanceof ByteLines) {
+      if (this.#parser.bytes !== undefined) return this.#byteLines(batch, out);
+      batch = batch.texts();
+    }
     const parser = this.#parser;
     const parsed = this.#parsed;
     for (let i = 0; i < batch.length; i++) {
       const raw = batch[i]!;
       const lineNo = ++this.#lineNo;
       parser.line(raw.endsWith('\r') ? raw.slice(0, -1) : raw, lineNo, parsed);
+      if (parsed.length > 0) this.#stage(false, out);
+    }
+  }
+
+  /** #byteLines is `lines` for lines read as bytes, given as such to a parser that takes them. */
+  #byteLines(batch: ByteLines, out: TraceEvent[]): void {
+    const parser = this.#parser;
+    const parsed = this.#parsed;
+    const { bytes, starts, ends } = batch;
+    for (let i = 0; i < starts.length; i++) {
+      const lineNo = ++this.#lineNo;
+      const from = starts[i]!;
+      let to = ends[i]!;
+      if (to > from && bytes[to - 1] === CR) to--;
+      parser.bytes!(bytes, from, to, lineNo, parsed);
       if (parsed.length > 0) this.#stage(false, out);
     }
   }
@@ -206,6 +232,9 @@ class Pipeline {
     if (this.#origin !== 0) e.tMs -= this.#origin;
   }
 }
+
+/** CR is "\r" as a byte. */
+const CR = 0x0d;
 
 /** clear empties a small array in place (faster than setting length, which V8 treats as a slow path). */
 function clear(a: unknown[]): void {

@@ -26,55 +26,57 @@ export class FlatFields implements FieldValues {
 /**
  * parseFlatFields reads the common shape of a JSON Lines trace line, a flat object such as
  * `{"t":0.25,"key":"GET /a","duration":0.12}`, into `into`, without building an object for the line: it
- * is the fast path of JSON.parse for a trace of millions of lines. It returns false, leaving `into` in any
- * state, for anything it does not read the way JSON.parse would (a backslash in a string, nested values,
- * true or false, malformed JSON): the caller then parses the line with JSON.parse, which gives the same
- * values or the error.
+ * is the fast path of JSON.parse for a trace of millions of lines. The line is `bytes[from, to)`, UTF-8 as
+ * read from the file: no string is made of it, only of the string values it holds. It returns false,
+ * leaving `into` in any state, for anything it does not read the way JSON.parse would read the decoded
+ * line (a backslash or a byte above ASCII in a string, nested values, true or false, malformed JSON): the
+ * caller then parses the text with JSON.parse, which gives the same values or the error.
  *
  * What it does read gives exactly what JSON.parse gives: whitespace is JSON's four characters, numbers
  * follow JSON's grammar and are converted by the engine (the same correctly rounded double), a string
- * without escapes or control characters is its text, null is null, and of a repeated name the last value
- * counts. Names other than the event's fields are read and ignored.
+ * of ASCII without escapes or control characters is its text, null is null, and of a repeated name the
+ * last value counts. Names other than the event's fields are read and ignored.
  */
-export function parseFlatFields(text: string, into: FlatFields): boolean {
+export function parseFlatFields(bytes: Buffer, from: number, to: number, into: FlatFields): boolean {
   into.clear();
-  const end = text.length;
-  let at = skipSpace(text, 0, end);
-  if (text.charCodeAt(at) !== OPEN) return false;
-  at = skipSpace(text, at + 1, end);
-  if (text.charCodeAt(at) === CLOSE) return skipSpace(text, at + 1, end) === end;
+  let at = skipSpace(bytes, from, to);
+  if (at === to || bytes[at] !== OPEN) return false;
+  at = skipSpace(bytes, at + 1, to);
+  if (at < to && bytes[at] === CLOSE) return skipSpace(bytes, at + 1, to) === to;
   for (;;) {
     // "name"
-    if (text.charCodeAt(at) !== QUOTE) return false;
-    const nameEnd = stringEnd(text, at + 1, end);
+    if (at === to || bytes[at] !== QUOTE) return false;
+    const nameEnd = stringEnd(bytes, at + 1, to);
     if (nameEnd < 0) return false;
-    const field = fieldAt(text, at + 1, nameEnd);
-    at = skipSpace(text, nameEnd + 1, end);
-    if (text.charCodeAt(at) !== COLON) return false;
-    at = skipSpace(text, at + 1, end);
+    const field = fieldAt(bytes, at + 1, nameEnd);
+    at = skipSpace(bytes, nameEnd + 1, to);
+    if (at === to || bytes[at] !== COLON) return false;
+    at = skipSpace(bytes, at + 1, to);
+    if (at === to) return false;
     // value
-    const c = text.charCodeAt(at);
+    const c = bytes[at];
     let value: unknown;
     if (c === QUOTE) {
-      const valueEnd = stringEnd(text, at + 1, end);
+      const valueEnd = stringEnd(bytes, at + 1, to);
       if (valueEnd < 0) return false;
-      value = text.slice(at + 1, valueEnd);
+      value = bytes.toString('latin1', at + 1, valueEnd);
       at = valueEnd + 1;
     } else if (c === 0x6e /* n */) {
-      if (!text.startsWith('null', at)) return false;
+      if (!(at + 4 <= to && bytes[at + 1] === 0x75 && bytes[at + 2] === 0x6c && bytes[at + 3] === 0x6c)) return false; // null
       value = null;
       at += 4;
     } else {
-      value = readNumber(text, at);
+      value = readNumber(bytes, at, to);
       if (Number.isNaN(value)) return false;
       at = numberEnd;
     }
     if (field !== NONE) setField(into, field, value);
-    at = skipSpace(text, at, end);
-    const sep = text.charCodeAt(at);
-    if (sep === CLOSE) return skipSpace(text, at + 1, end) === end;
+    at = skipSpace(bytes, at, to);
+    if (at === to) return false;
+    const sep = bytes[at];
+    if (sep === CLOSE) return skipSpace(bytes, at + 1, to) === to;
     if (sep !== COMMA) return false;
-    at = skipSpace(text, at + 1, end);
+    at = skipSpace(bytes, at + 1, to);
   }
 }
 
@@ -97,26 +99,31 @@ const URL = 8;
 const HEADERS = 9;
 const BODY_FILE = 10;
 
-/** fieldAt tells which field the name text[from, to) is, or NONE. */
-function fieldAt(text: string, from: number, to: number): number {
+/** fieldAt tells which field the name bytes[from, to) is, or NONE. */
+function fieldAt(bytes: Buffer, from: number, to: number): number {
+  const c = bytes[from];
   switch (to - from) {
-    case 1: {
-      const c = text.charCodeAt(from);
-      return c === 0x74 ? T : c === 0x6e ? N : NONE;
-    }
+    case 1:
+      return c === 0x74 /* t */ ? T : c === 0x6e /* n */ ? N : NONE;
     case 2:
-      return text.startsWith('ts', from) ? TS : NONE;
+      return c === 0x74 && bytes[from + 1] === 0x73 ? TS : NONE;
     case 3:
-      return text.startsWith('key', from) ? KEY : text.startsWith('url', from) ? URL : NONE;
+      return isName(bytes, from, 'key') ? KEY : isName(bytes, from, 'url') ? URL : NONE;
     case 6:
-      return text.startsWith('status', from) ? STATUS : text.startsWith('method', from) ? METHOD : NONE;
+      return isName(bytes, from, 'status') ? STATUS : isName(bytes, from, 'method') ? METHOD : NONE;
     case 7:
-      return text.startsWith('headers', from) ? HEADERS : NONE;
+      return isName(bytes, from, 'headers') ? HEADERS : NONE;
     case 8:
-      return text.startsWith('duration', from) ? DURATION : text.startsWith('bodyFile', from) ? BODY_FILE : NONE;
+      return isName(bytes, from, 'duration') ? DURATION : isName(bytes, from, 'bodyFile') ? BODY_FILE : NONE;
     default:
       return NONE;
   }
+}
+
+/** isName says whether the bytes at `from` spell `name` (ASCII). */
+function isName(bytes: Buffer, from: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (bytes[from + i] !== name.charCodeAt(i)) return false;
+  return true;
 }
 
 /** setField stores the value of a field. */
@@ -156,9 +163,9 @@ function setField(into: FlatFields, field: number, value: unknown): void {
 }
 
 /** skipSpace returns the first index at or after `at` that is not JSON whitespace (space, tab, LF, CR). */
-function skipSpace(text: string, at: number, end: number): number {
+function skipSpace(bytes: Buffer, at: number, end: number): number {
   while (at < end) {
-    const c = text.charCodeAt(at);
+    const c = bytes[at]!;
     if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
     at++;
   }
@@ -167,13 +174,14 @@ function skipSpace(text: string, at: number, end: number): number {
 
 /**
  * stringEnd returns the index of the quote closing a string whose text starts at `at`, or -1 when the
- * string has an escape or a control character (JSON.parse decides those) or is not closed.
+ * string has an escape, a control character or a byte above ASCII (JSON.parse decides those, on the
+ * decoded text) or is not closed.
  */
-function stringEnd(text: string, at: number, end: number): number {
+function stringEnd(bytes: Buffer, at: number, end: number): number {
   for (; at < end; at++) {
-    const c = text.charCodeAt(at);
+    const c = bytes[at]!;
     if (c === QUOTE) return at;
-    if (c === 0x5c /* \ */ || c < 0x20) return -1;
+    if (c === 0x5c /* \ */ || c < 0x20 || c > 0x7f) return -1;
   }
   return -1;
 }
@@ -185,55 +193,55 @@ const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e1
 let numberEnd = 0;
 
 /**
- * readNumber reads the JSON number starting at `at` and returns its value (and sets numberEnd), or NaN
- * when no JSON number starts there. A plain decimal of at most 15 digits is computed from its digits:
- * they make an integer below 2^53 and 10^k is exact for k <= 15, so one division, which IEEE rounds
- * correctly, gives the correctly rounded value: the very double JSON.parse gives (Clinger's fast path).
- * Longer numbers and exponents are left to the engine.
+ * readNumber reads the JSON number starting at `at` (and ending before `to`) and returns its value (and
+ * sets numberEnd), or NaN when no JSON number starts there. A plain decimal of at most 15 digits is
+ * computed from its digits: they make an integer below 2^53 and 10^k is exact for k <= 15, so one
+ * division, which IEEE rounds correctly, gives the correctly rounded value: the very double JSON.parse
+ * gives (Clinger's fast path). Longer numbers and exponents are left to the engine.
  */
-function readNumber(text: string, at: number): number {
+function readNumber(bytes: Buffer, at: number, to: number): number {
   const from = at;
-  let c = text.charCodeAt(at);
+  let c = bytes[at]!;
   const negative = c === 0x2d; // -
-  if (negative) c = text.charCodeAt(++at);
+  if (negative) c = ++at < to ? bytes[at]! : -1;
   let m = 0;
   let digits = 0;
   let scale = 0;
   if (c === 0x30) {
     digits = 1;
-    c = text.charCodeAt(++at);
+    c = ++at < to ? bytes[at]! : -1;
   } else if (c >= 0x31 && c <= 0x39) {
     do {
       m = m * 10 + (c - 0x30);
       digits++;
-      c = text.charCodeAt(++at);
+      c = ++at < to ? bytes[at]! : -1;
     } while (c >= 0x30 && c <= 0x39);
   } else {
     return NaN;
   }
   if (c === 0x2e) {
     // .
-    c = text.charCodeAt(++at);
+    c = ++at < to ? bytes[at]! : -1;
     if (!(c >= 0x30 && c <= 0x39)) return NaN;
     do {
       m = m * 10 + (c - 0x30);
       digits++;
       scale++;
-      c = text.charCodeAt(++at);
+      c = ++at < to ? bytes[at]! : -1;
     } while (c >= 0x30 && c <= 0x39);
   }
   if (c === 0x65 || c === 0x45) {
     // e, E
-    c = text.charCodeAt(++at);
-    if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++at);
+    c = ++at < to ? bytes[at]! : -1;
+    if (c === 0x2b || c === 0x2d) c = ++at < to ? bytes[at]! : -1;
     if (!(c >= 0x30 && c <= 0x39)) return NaN;
-    do c = text.charCodeAt(++at);
+    do c = ++at < to ? bytes[at]! : -1;
     while (c >= 0x30 && c <= 0x39);
     numberEnd = at;
-    return Number(text.slice(from, at));
+    return Number(bytes.toString('latin1', from, at));
   }
   numberEnd = at;
-  if (digits > 15) return Number(text.slice(from, at));
+  if (digits > 15) return Number(bytes.toString('latin1', from, at));
   const value = scale === 0 ? m : m / POW10[scale]!;
   return negative ? -value : value;
 }

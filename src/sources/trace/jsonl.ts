@@ -38,11 +38,23 @@ class JsonlParser implements LineParser {
   }
 
   line(text: string, lineNo: number, out: Parsed): void {
-    // The common flat line is read without JSON.parse; anything else takes the general path.
-    if (parseFlatFields(text, this.#flat)) {
-      out.push(this.#fields.build(lineNo, this.#flat), lineNo);
-      return;
-    }
+    const bytes = Buffer.from(text, 'utf8');
+    if (!this.#flatLine(bytes, 0, bytes.length, lineNo, out)) this.#anyLine(text, lineNo, out);
+  }
+
+  bytes(data: Buffer, from: number, to: number, lineNo: number, out: Parsed): void {
+    if (!this.#flatLine(data, from, to, lineNo, out)) this.#anyLine(data.toString('utf8', from, to), lineNo, out);
+  }
+
+  /** #flatLine reads the common flat line without JSON.parse, or says it cannot. */
+  #flatLine(data: Buffer, from: number, to: number, lineNo: number, out: Parsed): boolean {
+    if (!parseFlatFields(data, from, to, this.#flat)) return false;
+    out.push(this.#fields.build(lineNo, this.#flat), lineNo);
+    return true;
+  }
+
+  /** #anyLine reads any line: JSON.parse gives the values, or the error. */
+  #anyLine(text: string, lineNo: number, out: Parsed): void {
     const obj = parseObject(text, this.#file, lineNo, EXAMPLE);
     if (obj === undefined) return;
     out.push(this.#fields.build(lineNo, obj), lineNo);

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { readLineBatches } from '../lines.js';
+import { ByteLines, readByteLines } from '../lines.js';
 import { readAccessLog, type LogFormat } from './access-log.js';
 import { LineBatches, type ArrangeOptions, type TraceEvents, type TraceLines } from './arrange.js';
 import type { BatchedIterator } from './batched.js';
@@ -74,23 +74,24 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
   if (options.format !== undefined && !TRACE_FORMATS.includes(options.format)) {
     throw new RangeError(`unknown trace format ${JSON.stringify(options.format)}: use one of ${TRACE_FORMATS.join(', ')}`);
   }
-  const it = readLineBatches(stream);
+  const it = readByteLines(stream);
   const head: string[] = [];
   let first: string | undefined;
   /** The lines of the batch that held the first line, after it. */
-  let rest: readonly string[] = [];
+  let rest: ByteLines | undefined;
   scan: for (;;) {
     const r = await it.next();
     if (r.done === true) break;
     const batch = r.value;
     for (let i = 0; i < batch.length; i++) {
+      const text = batch.text(i);
       // A UTF-8 byte order mark (spreadsheets write one) is not part of the first line.
-      const line = head.length === 0 && batch[i]!.startsWith('\uFEFF') ? batch[i]!.slice(1) : batch[i]!;
+      const line = head.length === 0 && text.startsWith('\uFEFF') ? text.slice(1) : text;
       head.push(line);
-      const text = line.trim();
-      if (text !== '' && !text.startsWith('#')) {
+      const trimmed = line.trim();
+      if (trimmed !== '' && !trimmed.startsWith('#')) {
         first = line.endsWith('\r') ? line.slice(0, -1) : line;
-        rest = batch.slice(i + 1);
+        if (i + 1 < batch.length) rest = batch.from(i + 1);
         break scan;
       }
     }
@@ -104,7 +105,7 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
       }
     }
     format ??= 'jsonl';
-    const lines = new LineBatches(replay(rest.length === 0 ? head : head.concat(rest), it));
+    const lines = new LineBatches(replay(head, rest, it));
     return { format, timed: isTimed(format, first), events: READERS[format](lines, file, options) };
   } catch (err) {
     await it.return(); // release the stream: nobody will read it
@@ -113,19 +114,23 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
 }
 
 /**
- * replay gives the lines already read as one batch, then the rest of the batches. It is a plain iterator
- * rather than an async generator so that `return` (a consumer stopping early, even before the first
- * batch) always reaches the stream and releases it.
+ * replay gives the lines already read (as text, then the rest of their batch), then the rest of the
+ * batches. It is a plain iterator rather than an async generator so that `return` (a consumer stopping
+ * early, even before the first batch) always reaches the stream and releases it.
  */
-function replay(head: readonly string[], rest: AsyncIterator<string[], void, undefined>): AsyncIterator<readonly string[], void, undefined> {
-  let first: readonly string[] | undefined = head.length === 0 ? undefined : head;
+function replay(
+  head: readonly string[],
+  rest: ByteLines | undefined,
+  more: AsyncIterator<ByteLines, void, undefined>,
+): AsyncIterator<readonly string[] | ByteLines, void, undefined> {
+  const read: Array<readonly string[] | ByteLines> = [];
+  if (head.length > 0) read.push(head);
+  if (rest !== undefined) read.push(rest);
   return {
     next: () => {
-      if (first === undefined) return rest.next();
-      const value = first;
-      first = undefined;
-      return Promise.resolve({ done: false, value });
+      const value = read.shift();
+      return value === undefined ? more.next() : Promise.resolve({ done: false, value });
     },
-    return: async () => (await rest.return?.()) ?? { done: true, value: undefined },
+    return: async () => (await more.return?.()) ?? { done: true, value: undefined },
   };
 }

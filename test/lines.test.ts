@@ -1,0 +1,59 @@
+import { Readable } from 'node:stream';
+import test from 'ava';
+import fc from 'fast-check';
+import { readByteLines, readLineBatches } from '../src/sources/lines.js';
+
+/** chunked is a stream of `bytes` cut at the given places (as a file or a pipe may cut it). */
+function chunked(bytes: Buffer, cuts: readonly number[]): Readable {
+  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const c of [...at, bytes.length]) {
+    if (c > from) chunks.push(bytes.subarray(from, c));
+    from = Math.max(from, c);
+  }
+  return Readable.from(chunks, { objectMode: false });
+}
+
+async function byteLines(stream: Readable): Promise<{ decoded: string[]; one: string[] }> {
+  const decoded: string[] = [];
+  const one: string[] = [];
+  for await (const batch of readByteLines(stream)) {
+    decoded.push(...batch.texts());
+    for (let i = 0; i < batch.length; i++) one.push(batch.text(i));
+  }
+  return { decoded, one };
+}
+
+async function stringLines(stream: Readable): Promise<string[]> {
+  const out: string[] = [];
+  for await (const batch of readLineBatches(stream)) out.push(...batch);
+  return out;
+}
+
+test('readByteLines gives the lines readLineBatches gives, however the stream is cut', async (t) => {
+  const text = fc.array(fc.oneof(fc.string(), fc.constantFrom('\n', '\r\n', 'é', '€', '😀', '{"t":1}', '\n\n'), fc.string({ unit: 'grapheme' })), { maxLength: 40 }).map((parts) => parts.join(''));
+  await fc.assert(
+    fc.asyncProperty(text, fc.array(fc.nat(), { maxLength: 12 }), async (s, cuts) => {
+      const bytes = Buffer.from(s, 'utf8');
+      const want = await stringLines(chunked(bytes, cuts));
+      const got = await byteLines(chunked(bytes, cuts));
+      return JSON.stringify(got.decoded) === JSON.stringify(want) && JSON.stringify(got.one) === JSON.stringify(want);
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
+test('readByteLines: a line longer than many chunks comes whole; batches stay a few hundred lines', async (t) => {
+  const long = 'x'.repeat(200_000);
+  const text = `${long}\n${'a\n'.repeat(1500)}${long}`;
+  const batches: number[] = [];
+  const lines: string[] = [];
+  for await (const batch of readByteLines(chunked(Buffer.from(text), Array.from({ length: 50 }, (_, i) => i * 7919)))) {
+    batches.push(batch.length);
+    lines.push(...batch.texts());
+  }
+  t.deepEqual(lines, text.split('\n'));
+  t.true(Math.max(...batches) <= 512);
+});
