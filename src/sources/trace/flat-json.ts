@@ -108,21 +108,30 @@ function fieldAt(bytes: Buffer, from: number, to: number): number {
     case 2:
       return c === 0x74 && bytes[from + 1] === 0x73 ? TS : NONE;
     case 3:
-      return isName(bytes, from, 'key') ? KEY : isName(bytes, from, 'url') ? URL : NONE;
+      return isName(bytes, from, NAME_KEY) ? KEY : isName(bytes, from, NAME_URL) ? URL : NONE;
     case 6:
-      return isName(bytes, from, 'status') ? STATUS : isName(bytes, from, 'method') ? METHOD : NONE;
+      return isName(bytes, from, NAME_STATUS) ? STATUS : isName(bytes, from, NAME_METHOD) ? METHOD : NONE;
     case 7:
-      return isName(bytes, from, 'headers') ? HEADERS : NONE;
+      return isName(bytes, from, NAME_HEADERS) ? HEADERS : NONE;
     case 8:
-      return isName(bytes, from, 'duration') ? DURATION : isName(bytes, from, 'bodyFile') ? BODY_FILE : NONE;
+      return isName(bytes, from, NAME_DURATION) ? DURATION : isName(bytes, from, NAME_BODY_FILE) ? BODY_FILE : NONE;
     default:
       return NONE;
   }
 }
 
-/** isName says whether the bytes at `from` spell `name` (ASCII). */
-function isName(bytes: Buffer, from: number, name: string): boolean {
-  for (let i = 0; i < name.length; i++) if (bytes[from + i] !== name.charCodeAt(i)) return false;
+/** The longer names, as bytes. */
+const NAME_KEY = Buffer.from('key');
+const NAME_URL = Buffer.from('url');
+const NAME_STATUS = Buffer.from('status');
+const NAME_METHOD = Buffer.from('method');
+const NAME_HEADERS = Buffer.from('headers');
+const NAME_DURATION = Buffer.from('duration');
+const NAME_BODY_FILE = Buffer.from('bodyFile');
+
+/** isName says whether the bytes at `from` are `name`. */
+function isName(bytes: Buffer, from: number, name: Buffer): boolean {
+  for (let i = 0; i < name.length; i++) if (bytes[from + i] !== name[i]) return false;
   return true;
 }
 
