@@ -233,7 +233,7 @@ async function profile({ url, c, sec, top, log }) {
   const dir = mkdtempSync(join(tmpdir(), 'throttle-prof-'));
   try {
     const load = loadavg()[0];
-    const res = await run([process.execPath, '--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir, 'bin/throttle.js', 'http', '-j', String(c), '--duration', `${sec}s`, '--json', '-q', '--no-progress', url], (sec + 60) * 1000);
+    const res = await run([process.execPath, '--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir, 'bench/lib/unbundled-cli.js', 'http', '-j', String(c), '--duration', `${sec}s`, '--json', '-q', '--no-progress', url], (sec + 60) * 1000);
     if (res.code !== 0) throw new Error(`throttle http (profile) exited ${res.code ?? res.signal}: ${res.err.slice(-2000)}`);
     const rep = parseThrottle(res.out);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -245,7 +245,7 @@ async function profile({ url, c, sec, top, log }) {
     for (const x of rows) split[bucketOf(x)] = (split[bucketOf(x)] ?? 0) + x.ms;
     const splitRows = Object.entries(split).sort((a, b) => b[1] - a[1]);
     const ours = rows.filter((x) => x.ours);
-    log(`### profile: node --cpu-prof (250 µs) bin/throttle.js http -j ${c} --duration ${sec}s: ${fmt(rep.rps)} req/s under the profiler, ${sig(total)} ms sampled on the main thread (load avg 1m ${load.toFixed(2)})\n`);
+    log(`### profile: node --cpu-prof (250 µs) bench/lib/unbundled-cli.js http -j ${c} --duration ${sec}s: ${fmt(rep.rps)} req/s under the profiler, ${sig(total)} ms sampled on the main thread (load avg 1m ${load.toFixed(2)})\n`);
     log('self time by where it went:');
     log(table(['bucket', 'self', 'share'], splitRows.map(([k, ms]) => [k, `${sig(ms)} ms`, `${sig((100 * ms) / total, 2)}%`])));
     log('\nthe same, node internals and natives charged to their nearest package caller:');

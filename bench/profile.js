@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Not part of run-all: CPU profile of a spawn run, top self-time functions overall and from our code.
 //   node bench/profile.js        (env: N=2000 J=8 TOP=25)
-// Runs `seq N | node --cpu-prof bin/throttle.js -j J -q --no-progress -- true {}` and folds the profile's
+// Runs `seq N | node --cpu-prof bench/lib/unbundled-cli.js -j J (the CLI unbundled) -q --no-progress -- true {}` and folds the profile's
 // samples into self time per function (name + file:line), with dist/ files marked as ours.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -37,7 +37,7 @@ export async function main({ n = envNum('N', 2000), j = envNum('J', 8), top = en
   const dir = mkdtempSync(join(tmpdir(), 'throttle-prof-'));
   try {
     const t0 = performance.now();
-    const r = spawnSync('sh', ['-c', `seq ${n} | node --cpu-prof --cpu-prof-dir ${dir} bin/throttle.js -j ${j} -q --no-progress -- true {}`], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+    const r = spawnSync('sh', ['-c', `seq ${n} | node --cpu-prof --cpu-prof-dir ${dir} bench/lib/unbundled-cli.js -j ${j} -q --no-progress -- true {}`], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
     const wall = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`throttle failed: ${r.status} ${r.stderr}`);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Helpers of the end-to-end tests: they spawn the real bin (bin/throttle.js, which runs dist/) with tiny
+ * Helpers of the end-to-end tests: they spawn the real bin (bin/throttle.js, which runs dist/bundle/) with tiny
  * fixture commands from fixtures/cmd/. Every run is checked for process warnings and stack traces: any of
  * them fails the test, whatever else it asserts.
  */
