@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { ThrottleError, UsageError } from '../errors.js';
 
 /**
@@ -27,17 +25,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** SETTLE_AFTER_CPU_US: the CPU time (user, µs) from which a process settles its heap before it ends. */
+const SETTLE_AFTER_CPU_US = 300_000;
+
 /**
  * settleHeap runs a full garbage collection once the command is done, before the process ends. Node 20 can
  * hang at exit (nodejs/node#54918): when the event loop empties, the main thread waits for V8's background
  * tasks, and a background compilation that needs a collection to allocate waits for the main thread: both
  * wait for ever. A run that just did millions of steps (a long simulation) ends with compilations in flight
- * and its heap near a collection, and hung at exit about once in fifty runs on a loaded 2-core machine.
- * After a full collection (a few milliseconds) a compilation still running finds room to allocate.
+ * and its heap near a collection, and hung at exit about once in forty runs on a loaded 2-core machine.
+ * After a full collection (a few milliseconds) a compilation still running finds room to allocate. A
+ * process that did little (--version, a short run) has nothing to settle and skips it: loading the two
+ * modules it takes would cost it more than the collection (`afterCpuUs`: the CPU time that counts as more).
  */
-export function settleHeap(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
+export function settleHeap(afterCpuUs = SETTLE_AFTER_CPU_US): void {
+  if (process.cpuUsage().user < afterCpuUs) return;
+  process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
+  (process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void)();
 }
 
 function version(): string {
