@@ -32,9 +32,9 @@ const SETTLE_AFTER_CPU_US = 300_000;
  * settleHeap runs a full garbage collection once the command is done, before the process ends. Node 20 can
  * hang at exit (nodejs/node#54918): when the event loop empties, the main thread waits for V8's background
  * tasks, and a background compilation that needs a collection to allocate waits for the main thread: both
- * wait for ever. A run that just did millions of steps (a long simulation) ends with compilations in flight
- * and its heap near a collection, and hung at exit about once in forty runs on a loaded 2-core machine.
- * After a full collection (a few milliseconds) a compilation still running finds room to allocate. A
+ * wait for ever. A run that just did millions of steps ends with compilations in flight and its heap near a
+ * collection: a million-event simulation was seen to hang so (in one build of it, once in some forty runs
+ * on a loaded 2-core machine). After a full collection (a few milliseconds) a compilation still running finds room to allocate. A
  * process that did little (--version, a short run) has nothing to settle and skips it: loading the two
  * modules it takes would cost it more than the collection (`afterCpuUs`: the CPU time that counts as more).
  */
