@@ -1,8 +1,10 @@
+import { Readable } from 'node:stream';
 import test from 'ava';
 import fc from 'fast-check';
 import { FIELD_NAMES } from '../src/sources/trace/fields.js';
 import { FlatFields, parseFlatFields } from '../src/sources/trace/flat-json.js';
 import { readJsonl } from '../src/sources/trace/jsonl.js';
+import { readTrace } from '../src/sources/trace/read.js';
 
 /** AROUND: bytes before and after a line inside a chunk, some that would extend a line read past its end. */
 const AROUND: ReadonlyArray<readonly [string, string]> = [['7\n', '\n9'], ['{', '9}'], ['"', 'l}'], ['', '"}'], [' ', ' }'], ['', 'e1}']];
@@ -85,4 +87,32 @@ test('jsonl: the fast path and JSON.parse give the same events, and the same err
     const viaParse = await t.throwsAsync(collect(['{"t":0}', slow(bad)]));
     t.is(fast?.message, viaParse?.message, bad);
   }
+});
+
+test('jsonl: a trace read from a stream in bytes, however cut, gives the events JSON.parse gives its lines', async (t) => {
+  const key = fc.oneof(fc.constantFrom('GET /a', 'é', 'naïve/😀', 'tab\there', 'quote"d', ''), fc.string({ maxLength: 6 }));
+  const line = fc
+    .record({ t: fc.integer({ min: 0, max: 5000 }), key, duration: fc.option(fc.double({ min: 0, max: 10, noNaN: true })), status: fc.option(fc.integer({ min: 0, max: 599 })) })
+      .map((e) => JSON.stringify({ t: e.t / 1000, key: e.key, ...(e.duration === null ? {} : { duration: e.duration }), ...(e.status === null ? {} : { status: e.status }) }));
+  const trace = fc.tuple(fc.array(line, { minLength: 1, maxLength: 30 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), fc.boolean()).map(([lines, eol, bom, blank]) => {
+    const sorted = lines.map((l) => JSON.parse(l) as { t: number }).sort((a, b) => a.t - b.t).map((o) => JSON.stringify(o));
+    return `${bom ? '\uFEFF' : ''}${blank ? eol : ''}${sorted.join(blank ? `${eol}${eol}` : eol)}${eol}`;
+  });
+  await fc.assert(
+    fc.asyncProperty(trace, fc.array(fc.nat(), { maxLength: 8 }), async (text, cuts) => {
+      const bytes = Buffer.from(text, 'utf8');
+      const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      const chunks = [...at, bytes.length].map((end, i, all) => bytes.subarray(i === 0 ? 0 : all[i - 1], end)).filter((c) => c.length > 0);
+      const viaBytes: unknown[] = [];
+      for await (const e of (await readTrace(Readable.from(chunks), 'f.jsonl')).events) viaBytes.push(e);
+      const viaText: unknown[] = [];
+      const lines = text.replace(/^\uFEFF/, '').split('\n').slice(0, -1);
+      // A nested field nobody reads sends each line down the JSON.parse path.
+      const parsed = lines.map((l) => l.replace(/}(\r?)$/, ',"extra":{"a":[1]}}$1'));
+      for await (const e of readJsonl(parsed, 'f.jsonl')) viaText.push(e);
+      return JSON.stringify(viaBytes) === JSON.stringify(viaText);
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
 });
