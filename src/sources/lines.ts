@@ -48,20 +48,34 @@ export async function* readLineBatches(stream: Readable): AsyncGenerator<string[
 }
 
 /**
- * ByteLines are lines of a stream as read, not yet decoded: line i is `bytes[starts[i], ends[i])`, without
- * its "\n" (any "\r" kept, as readLines keeps it). A reader that can take a line's bytes (a JSON Lines
- * trace's numbers) makes no string of it; {@link ByteLines.text} decodes one, {@link ByteLines.texts}
- * all of them.
+ * ByteLines are lines of a stream as read, not yet decoded: `bytes[from, end)` holds whole lines, one "\n"
+ * between each (none after the last; any "\r" kept, as readLines keeps it). A reader that can take a
+ * line's bytes (a JSON Lines trace's numbers) makes no string of it: it finds the lines through
+ * {@link ByteLines.starts} and {@link ByteLines.ends}, told on first use; {@link ByteLines.texts} decodes
+ * them all at once, as readLineBatches would have, without telling them one by one.
  */
 export class ByteLines {
   readonly bytes: Buffer;
-  readonly starts: Int32Array;
-  readonly ends: Int32Array;
+  readonly #from: number;
+  readonly #end: number;
+  #starts: number[] | undefined;
+  #ends: number[] | undefined;
 
-  constructor(bytes: Buffer, starts: Int32Array, ends: Int32Array) {
+  constructor(bytes: Buffer, from: number, end: number) {
     this.bytes = bytes;
-    this.starts = starts;
-    this.ends = ends;
+    this.#from = from;
+    this.#end = end;
+  }
+
+  /** starts[i] is where line i begins; ends[i] where it ends (its "\n", or the end of the lines). */
+  get starts(): readonly number[] {
+    if (this.#starts === undefined) this.#index();
+    return this.#starts!;
+  }
+
+  get ends(): readonly number[] {
+    if (this.#ends === undefined) this.#index();
+    return this.#ends!;
   }
 
   get length(): number {
@@ -75,15 +89,32 @@ export class ByteLines {
 
   /** texts are the lines, decoded: the lines readLineBatches would have given. */
   texts(): string[] {
-    const n = this.length;
-    if (n === 0) return [];
-    // The lines lie end to end, each "\n" between two: one decoding for all, then a split.
-    return this.bytes.toString('utf8', this.starts[0], this.ends[n - 1]).split('\n');
+    return this.bytes.toString('utf8', this.#from, this.#end).split('\n');
   }
 
-  /** from is the lines from line i on. */
-  from(i: number): ByteLines {
-    return new ByteLines(this.bytes, this.starts.subarray(i), this.ends.subarray(i));
+  /** from is the lines from line i on (none when i is past the last). */
+  from(i: number): ByteLines | undefined {
+    return i < this.length ? new ByteLines(this.bytes, this.starts[i]!, this.#end) : undefined;
+  }
+
+  #index(): void {
+    const bytes = this.bytes;
+    const end = this.#end;
+    const starts: number[] = [];
+    const ends: number[] = [];
+    let from = this.#from;
+    for (;;) {
+      const nl = bytes.indexOf(NEWLINE, from);
+      starts.push(from);
+      if (nl === -1 || nl >= end) {
+        ends.push(end);
+        break;
+      }
+      ends.push(nl);
+      from = nl + 1;
+    }
+    this.#starts = starts;
+    this.#ends = ends;
   }
 }
 
@@ -91,9 +122,16 @@ export class ByteLines {
 const NEWLINE = 0x0a;
 
 /**
- * readByteLines reads a stream's lines as readLineBatches does, up to {@link BATCH_LINES} at a time, but
- * hands them over undecoded ({@link ByteLines}). A line that spans chunks is put together once, when its
- * end arrives, so a very long line costs one copy, not one per chunk.
+ * BATCH_BYTES bounds a batch of readByteLines, as BATCH_LINES does readLineBatches': some hundreds of lines
+ * of a trace. A longer line is a batch of its own.
+ */
+const BATCH_BYTES = 16 * 1024;
+
+/**
+ * readByteLines reads a stream's lines as readLineBatches does, a few hundred at a time
+ * ({@link BATCH_BYTES}), but hands them over undecoded ({@link ByteLines}). A line that spans chunks is put
+ * together once, when its end arrives, so a very long line costs one copy, not one per chunk. The lines
+ * are not told one by one here: a batch is cut at the last "\n" before its bound.
  */
 export async function* readByteLines(stream: Readable): AsyncGenerator<ByteLines, void, undefined> {
   /** held: the start of a line not yet ended, in the chunks it came in. */
@@ -101,40 +139,30 @@ export async function* readByteLines(stream: Readable): AsyncGenerator<ByteLines
   let heldBytes = 0;
   for await (const chunk of stream) {
     const piece = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
-    const firstNewline = piece.indexOf(NEWLINE);
-    if (firstNewline === -1) {
+    const lastNewline = piece.lastIndexOf(NEWLINE);
+    if (lastNewline === -1) {
       if (piece.length > 0) held.push(piece);
       heldBytes += piece.length;
       continue;
     }
     const bytes = heldBytes === 0 ? piece : Buffer.concat([...held, piece]);
-    let nl = heldBytes + firstNewline;
-    held = [];
-    heldBytes = 0;
+    const end = heldBytes + lastNewline;
     let from = 0;
-    let starts = new Int32Array(BATCH_LINES);
-    let ends = new Int32Array(BATCH_LINES);
-    let n = 0;
-    do {
-      starts[n] = from;
-      ends[n] = nl;
-      from = nl + 1;
-      if (++n === BATCH_LINES) {
-        yield new ByteLines(bytes, starts, ends);
-        starts = new Int32Array(BATCH_LINES);
-        ends = new Int32Array(BATCH_LINES);
-        n = 0;
+    while (from <= end) {
+      let to = end;
+      if (to - from > BATCH_BYTES) {
+        // The last line end within the bound, else (a line longer than it) the first after it.
+        to = bytes.lastIndexOf(NEWLINE, from + BATCH_BYTES);
+        if (to < from) to = bytes.indexOf(NEWLINE, from + BATCH_BYTES);
       }
-      nl = bytes.indexOf(NEWLINE, from);
-    } while (nl !== -1);
-    if (from < bytes.length) {
-      held.push(bytes.subarray(from));
-      heldBytes = bytes.length - from;
+      yield new ByteLines(bytes, from, to);
+      from = to + 1;
     }
-    if (n > 0) yield new ByteLines(bytes, starts.subarray(0, n), ends.subarray(0, n));
+    held = from < bytes.length ? [bytes.subarray(from)] : [];
+    heldBytes = bytes.length - from;
   }
   if (heldBytes > 0) {
     const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
-    yield new ByteLines(bytes, Int32Array.of(0), Int32Array.of(bytes.length));
+    yield new ByteLines(bytes, 0, bytes.length);
   }
 }

@@ -91,7 +91,7 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
       const trimmed = line.trim();
       if (trimmed !== '' && !trimmed.startsWith('#')) {
         first = line.endsWith('\r') ? line.slice(0, -1) : line;
-        if (i + 1 < batch.length) rest = batch.from(i + 1);
+        rest = batch.from(i + 1);
         break scan;
       }
     }
