@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import test from 'ava';
 import fc from 'fast-check';
-import { readByteLines, readLineBatches } from '../src/sources/lines.js';
+import { readByteLines, readLines } from '../src/sources/lines.js';
 
 /** chunked is a stream of `bytes` cut at the given places (as a file or a pipe may cut it). */
 function chunked(bytes: Buffer, cuts: readonly number[]): Readable {
@@ -25,20 +25,28 @@ async function byteLines(stream: Readable): Promise<{ decoded: string[]; one: st
   return { decoded, one };
 }
 
-async function stringLines(stream: Readable): Promise<string[]> {
+/** linesOf is the model: the whole text decoded at once, split at each "\n" (none after a final one). */
+function linesOf(bytes: Buffer): string[] {
+  const lines = bytes.toString('utf8').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+async function readAll(stream: Readable): Promise<string[]> {
   const out: string[] = [];
-  for await (const batch of readLineBatches(stream)) out.push(...batch);
+  for await (const line of readLines(stream)) out.push(line);
   return out;
 }
 
-test('readByteLines gives the lines readLineBatches gives, however the stream is cut', async (t) => {
+test('readByteLines and readLines give the lines of the whole text, however the stream is cut', async (t) => {
   const text = fc.array(fc.oneof(fc.string(), fc.constantFrom('\n', '\r\n', 'é', '€', '😀', '{"t":1}', '\n\n'), fc.string({ unit: 'grapheme' })), { maxLength: 40 }).map((parts) => parts.join(''));
   await fc.assert(
     fc.asyncProperty(text, fc.array(fc.nat(), { maxLength: 12 }), async (s, cuts) => {
       const bytes = Buffer.from(s, 'utf8');
-      const want = await stringLines(chunked(bytes, cuts));
+      const want = linesOf(bytes);
       const got = await byteLines(chunked(bytes, cuts));
-      return JSON.stringify(got.decoded) === JSON.stringify(want) && JSON.stringify(got.one) === JSON.stringify(want);
+      const lines = await readAll(chunked(bytes, cuts));
+      return JSON.stringify(got.decoded) === JSON.stringify(want) && JSON.stringify(got.one) === JSON.stringify(want) && JSON.stringify(lines) === JSON.stringify(want);
     }),
     { numRuns: 500 },
   );

@@ -34,9 +34,10 @@ const SETTLE_AFTER_CPU_US = 300_000;
  * tasks, and a background compilation that needs a collection to allocate waits for the main thread: both
  * wait for ever. A run that just did millions of steps ends with compilations in flight and its heap near a
  * collection: a million-event simulation was seen to hang so (in one build of it, once in some forty runs
- * on a loaded 2-core machine). After a full collection (a few milliseconds) a compilation still running finds room to allocate. A
- * process that did little (--version, a short run) has nothing to settle and skips it: loading the two
- * modules it takes would cost it more than the collection (`afterCpuUs`: the CPU time that counts as more).
+ * on a loaded 2-core machine). After a full collection (a few milliseconds) a compilation still running
+ * finds room to allocate. A process that did little (--version, a short run) has nothing to settle and
+ * skips it: loading the two modules it takes would cost it more than the collection (`afterCpuUs`: the CPU
+ * time that counts as more).
  */
 export function settleHeap(afterCpuUs = SETTLE_AFTER_CPU_US): void {
   if (process.cpuUsage().user < afterCpuUs) return;

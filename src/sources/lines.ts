@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 
 /**
  * readLines yields the lines of a stream, one at a time, without the trailing "\n". Everything else in a
@@ -7,44 +6,9 @@ import { StringDecoder } from 'node:string_decoder';
  * asked for, so a slow consumer holds back reading and memory stays bounded.
  */
 export async function* readLines(stream: Readable): AsyncGenerator<string, void, undefined> {
-  for await (const batch of readLineBatches(stream)) {
-    for (const line of batch) yield line;
+  for await (const batch of readByteLines(stream)) {
+    for (const line of batch.texts()) yield line;
   }
-}
-
-/**
- * BATCH_LINES bounds a batch of readLineBatches. What a consumer makes of a batch (events, jobs) lives
- * until the last of it is taken; a few hundred lines keep that short enough for the young generation to
- * collect it, where a whole chunk's worth (thousands) gets promoted and grows the old one.
- */
-const BATCH_LINES = 512;
-
-/**
- * readLineBatches yields the lines of a stream as {@link readLines} does, but in arrays: the lines a chunk
- * completes, up to {@link BATCH_LINES} at a time (never an empty array). A reader of millions of lines then
- * pays for one `await` per batch rather than one per line. The next chunk is read only when its first
- * batch is asked for, so memory stays bounded by a chunk.
- */
-export async function* readLineBatches(stream: Readable): AsyncGenerator<string[], void, undefined> {
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  for await (const chunk of stream) {
-    const text = pending + (typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
-    let batch: string[] = [];
-    let from = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-      batch.push(text.slice(from, nl));
-      from = nl + 1;
-      if (batch.length === BATCH_LINES) {
-        yield batch;
-        batch = [];
-      }
-    }
-    pending = text.slice(from);
-    if (batch.length > 0) yield batch;
-  }
-  pending += decoder.end();
-  if (pending !== '') yield [pending];
 }
 
 /**
@@ -52,7 +16,7 @@ export async function* readLineBatches(stream: Readable): AsyncGenerator<string[
  * between each (none after the last; any "\r" kept, as readLines keeps it). A reader that can take a
  * line's bytes (a JSON Lines trace's numbers) makes no string of it: it finds the lines through
  * {@link ByteLines.starts} and {@link ByteLines.ends}, told on first use; {@link ByteLines.texts} decodes
- * them all at once, as readLineBatches would have, without telling them one by one.
+ * them all at once (UTF-8), without telling them one by one.
  */
 export class ByteLines {
   readonly bytes: Buffer;
@@ -87,7 +51,7 @@ export class ByteLines {
     return this.bytes.toString('utf8', this.starts[i], this.ends[i]);
   }
 
-  /** texts are the lines, decoded: the lines readLineBatches would have given. */
+  /** texts are the lines, decoded (UTF-8). */
   texts(): string[] {
     return this.bytes.toString('utf8', this.#from, this.#end).split('\n');
   }
@@ -122,14 +86,18 @@ export class ByteLines {
 const NEWLINE = 0x0a;
 
 /**
- * BATCH_BYTES bounds a batch of readByteLines, as BATCH_LINES does readLineBatches': some hundreds of lines
- * of a trace. A longer line is a batch of its own.
+ * BATCH_BYTES bounds a batch of readByteLines: some hundreds of lines of a trace (a longer line is a batch of
+ * its own). What a consumer makes of a batch (events, jobs) lives until the last of it is taken; a few
+ * hundred lines keep that short enough for the young generation to collect it, where a whole chunk's worth
+ * (thousands) gets promoted and grows the old one.
  */
 const BATCH_BYTES = 16 * 1024;
 
 /**
- * readByteLines reads a stream's lines as readLineBatches does, a few hundred at a time
- * ({@link BATCH_BYTES}), but hands them over undecoded ({@link ByteLines}). A line that spans chunks is put
+ * readByteLines reads a stream's lines, as {@link readLines} gives them, a few hundred at a time
+ * ({@link BATCH_BYTES}) and undecoded ({@link ByteLines}): a reader of millions of lines pays for one
+ * `await` per batch rather than one per line, and for no string it does not need. The next chunk is read
+ * only when the batches of the last are taken. A line that spans chunks is put
  * together once, when its end arrives, so a very long line costs one copy, not one per chunk. The lines
  * are not told one by one here: a batch is cut at the last "\n" before its bound.
  */

@@ -66,8 +66,8 @@ export interface TraceEvents extends AsyncGenerator<TraceEvent, void, undefined>
 export type TraceLines = AsyncIterable<string> | Iterable<string> | LineBatches;
 
 /**
- * LineBatches wraps lines read a batch at a time (readLineBatches or readByteLines: up to a few hundred
- * lines of a chunk), so that readers can tell them from lines read one at a time.
+ * LineBatches wraps lines read a batch at a time (readByteLines: up to a few hundred lines of a chunk, or
+ * their text), so that readers can tell them from lines read one at a time.
  */
 export class LineBatches {
   readonly batches: AsyncIterator<readonly string[] | ByteLines, void, undefined>;
@@ -88,7 +88,7 @@ export interface ArrangeOptions {
 /** DEFAULT_SORT_WINDOW is how many events sorting holds back by default. */
 export const DEFAULT_SORT_WINDOW = 10_000;
 
-/** ITERABLE_BATCH is how many lines of a plain iterable are taken at a time (as readLineBatches does). */
+/** ITERABLE_BATCH is how many lines of a plain iterable are taken at a time (as readByteLines does). */
 const ITERABLE_BATCH = 512;
 
 /**
