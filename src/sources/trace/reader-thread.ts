@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { UsageError } from '../../errors.js';
 import { TraceError } from './event.js';
@@ -10,6 +11,22 @@ import { packEvents, type ReaderData, type ReaderMessage, type ReplayMessage } f
  * posts the events in batches, at most `ahead` batches before the replaying thread has taken them.
  */
 const port = parentPort!;
+
+/**
+ * READER_NICE: how much this thread yields its core. The replay waits for nothing but this thread's
+ * batches, and this thread (some batches ahead) for nothing but room; with more busy threads than cores
+ * (two cores: the replay, this thread, V8's compilers and collectors), the replaying thread should be the
+ * one that runs. On Linux a thread's priority is its own (elsewhere it is the whole process's: left alone).
+ */
+const READER_NICE = 10;
+if (process.platform === 'linux') {
+  try {
+    setPriority(READER_NICE);
+  } catch {
+    // Not allowed here (a sandbox): the thread runs at the process's priority, as it would elsewhere.
+  }
+}
+
 let room = 0;
 let wake: (() => void) | undefined;
 let stopped = false;
