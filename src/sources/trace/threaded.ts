@@ -7,11 +7,11 @@ import type { MakeFromEvent, ReadTraceOptions, TraceSource } from './read.js';
 import { type ReaderData, type ReaderMessage, type ReplayMessage, unpackEvents, unpackWith } from './thread-protocol.js';
 
 /**
- * AHEAD: batches (of a few hundred events) the reading thread may run ahead: memory stays bounded (some
- * 30 thousand events, a megabyte), and the replay has some 25 ms of events in hand when the reading thread,
- * which yields its core to it, has to wait for one.
+ * AHEAD: batches (of a few hundred events) the reading thread may run ahead: memory stays bounded (some ten
+ * thousand events), and the replay has some 10 ms of events in hand when the reading thread, which yields
+ * its core to it, must wait for one.
  */
-const AHEAD = 64;
+const AHEAD = 32;
 
 /** CREDIT: batches taken before the reading thread is told (a message per batch would cost more than it says). */
 const CREDIT = AHEAD / 4;
