@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createReadStream, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,4 +84,22 @@ test('mapEvents hands each event over as its key and numbers (NaN: not given), e
     t.deepEqual(mapped, events.map((e) => [e.key, e.tMs ?? NaN, e.tokens ?? NaN, e.serviceMs ?? NaN, e.status ?? NaN]), f);
     t.is(mappedError, error, f);
   }
+});
+
+/** niceOf reads a thread's nice value (Linux: field 19 of /proc/self/task/<tid>/stat, counted after the name). */
+function niceOf(tid: string | number): number {
+  return Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+}
+
+// Serial: it runs before the other tests of this file, whose reading threads would be counted too.
+test.serial('the reading thread yields its core to the replay: on Linux its own priority is lowered (nice 10), the process keeps its own', async (t) => {
+  if (process.platform !== 'linux') return t.pass('thread priorities are per thread on Linux only');
+  const threads = (): string[] => readdirSync('/proc/self/task');
+  const main = niceOf(process.pid);
+  t.deepEqual(threads().filter((tid) => niceOf(tid) === 10), []);
+  const source = await readTraceThreaded(join(FIXTURES, 'basic.jsonl'), 'basic.jsonl');
+  // The thread lowered its priority before it read anything: it is there while the source is open.
+  t.is(threads().filter((tid) => niceOf(tid) === 10).length, 1);
+  t.is(niceOf(process.pid), main);
+  t.true((await drain(source)).events.length > 0);
 });
