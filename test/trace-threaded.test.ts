@@ -86,9 +86,16 @@ test('mapEvents hands each event over as its key and numbers (NaN: not given), e
   }
 });
 
-/** niceOf reads a thread's nice value (Linux: field 19 of /proc/self/task/<tid>/stat, counted after the name). */
+/**
+ * niceOf reads a thread's nice value (Linux: field 19 of /proc/self/task/<tid>/stat, counted after the name);
+ * NaN for a thread that ended since it was listed.
+ */
 function niceOf(tid: string | number): number {
-  return Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  } catch {
+    return NaN;
+  }
 }
 
 // Serial: it runs before the other tests of this file, whose reading threads would be counted too.
