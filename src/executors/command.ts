@@ -37,6 +37,15 @@ const STATUS_NOT_FOUND = 127;
 const STATUS_NOT_EXECUTABLE = 126;
 
 /**
+ * ON_NEXT_TURN: an attempt's outcome is handed on from the next turn of the event loop. Node reports a
+ * child's end from inside libuv's handling of SIGCHLD, which goes on reading while more ends keep coming;
+ * a caller that starts the next child right there (the scheduler does, for a queued job) spends a few
+ * milliseconds in each spawn, during which the next child ends: with some eight children at a time the loop
+ * never leaves, and timers and signals (Ctrl-C) wait until the queue runs dry. A command that cannot start
+ * fails on the next tick, which chains the same way. Handing the outcome on a turn later costs microseconds.
+ */
+
+/**
  * CommandExecutor runs each attempt as a child process, without a shell (each argument is passed as is).
  * It uses node:child_process directly: per job it costs one spawn and, in pipe mode, two pipes, and nothing
  * is buffered beyond a partial line.
@@ -95,7 +104,8 @@ export class CommandExecutor implements Executor<CommandPayload> {
         ctx.kill.removeEventListener('abort', onKill);
         this.#children.delete(child);
         out?.closeAttempt();
-        resolve(outcome);
+        // Handed on from the event loop's next turn (see ON_NEXT_TURN), never from inside the child's end.
+        setImmediate(resolve, outcome);
       };
       if (out !== undefined && o.output !== undefined) {
         pipeInto(child.stdout, 'stdout', out, o.output);

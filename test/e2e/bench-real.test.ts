@@ -1,7 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Report } from '../../src/report/json.js';
 import { benchJson, holdQuiet, type TraceLine, writeTrace } from './bench-fixture.js';
-import { runThrottle, tempDir } from './helpers.js';
+import { runThrottle, spawnThrottle, tempDir, waitFor } from './helpers.js';
 import { serve } from './http-fixture.js';
 
 // Real replays, checked against the simulation of the same trace: the simulation is only worth having if
@@ -120,4 +122,29 @@ test.serial('--speed 2 replays the same trace in about half the time', async (t)
     const ratio = twice.elapsedMs / once.elapsedMs;
     return ratio >= 0.4 && ratio <= 0.65 ? undefined : `2x took ${twice.elapsedMs} ms, 1x ${once.elapsedMs} ms: ratio ${ratio.toFixed(2)}, expected 0.4-0.65`;
   });
+});
+
+test.serial('Ctrl-C stops a real replay whose queue is full, prints the report of what it took and exits 130', async (t) => {
+  const dir = tempDir();
+  // 80,000 events at once (over 1 MB: read on a thread of its own); `true` 32 at a time takes minutes. Every
+  // job starts as another ends: that once kept the event loop from ever seeing the signal (see command.ts).
+  const trace = writeTrace(dir, 'flood.jsonl', Array.from({ length: 80_000 }, () => ({ t: 0, key: 'flood' })));
+  const output = join(dir, 'results.jsonl');
+  const { child, result } = await spawnThrottle(['bench', '--json', '-j', '32', '--output', output, '--assert', 'rejected < 1%', trace, '--', 'true'], { timeoutMs: 60_000 });
+  await waitFor(() => existsSync(output) && readFileSync(output, 'utf8').split('\n').length > 100, '100 jobs to end');
+  const interruptedAt = performance.now();
+  child.kill('SIGINT');
+  const run = await result;
+  const stopMs = performance.now() - interruptedAt;
+  t.is(run.code, 130, run.stderr);
+  t.true(stopMs < 5000, `stopping took ${stopMs} ms`);
+  const report = JSON.parse(run.stdout) as Report;
+  t.true(report.jobs.succeeded >= 100, `${report.jobs.succeeded} jobs succeeded`);
+  t.true(report.jobs.interrupted > 0, 'no job was interrupted');
+  // The replay holds some 65,000 jobs at most: the rest of the trace was never taken.
+  t.true(report.jobs.total < 80_000, 'every event was taken');
+  t.is(report.jobs.succeeded + report.jobs.failed + report.jobs.interrupted, report.jobs.total);
+  t.is(run.stderr, `throttle: interrupted after ${report.jobs.total} events of the trace (${report.jobs.interrupted} of them did not finish); --assert not checked\n`);
+  // Every job taken is in the Result stream, interrupted ones too.
+  t.is(readFileSync(output, 'utf8').trimEnd().split('\n').length, report.jobs.total);
 });

@@ -47,7 +47,8 @@ interface Limits {
  * benchCommand is `throttle bench`: a trace replayed through the scheduler, in virtual time (the default)
  * or for real against a URL or a command; a text report (or JSON with --json), optional files, and
  * --assert checks. With --sweep, the simulation runs over a grid and prints a table. Exit status: 0, 1
- * when some job failed in a real replay, 3 when an assertion failed.
+ * when some job failed in a real replay, 3 when an assertion failed, 130 when a real replay was
+ * interrupted (its report, of the events it took, is printed all the same).
  */
 export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetched?: Promise<TraceSource>): Promise<number> {
   exitOnBrokenPipe(io.stdout);
@@ -72,15 +73,14 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
   let report: Report;
   let data: RunData;
   let failed = false;
+  let interrupted = false;
   if (s.mode === 'simulate') {
     const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
     ({ report, data } = await simulate(s, s, await open(), service, results));
     if (results !== undefined && results !== io.stdout) await new Promise((resolve) => (results as WriteStream).end(resolve));
     if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
   } else {
-    const outcome = await replay(s, await open(), io);
-    if (outcome.interrupted) return ExitCode.interrupted;
-    ({ report, data } = outcome);
+    ({ report, data, interrupted } = await replay(s, await open(), io));
     failed = report.jobs.failed > 0 || report.jobs.rejected > 0;
   }
 
@@ -89,6 +89,12 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
   if (s.hgrm !== undefined) await writeFile(s.hgrm, (await import('../../report/hgrm.js')).formatHgrm(data.histograms.latency));
   if (s.html !== undefined) await writeFile(s.html, (await import('../../report/html.js')).formatHtml(report, data));
   if (previous !== undefined) (s.json ? io.stderr : io.stdout).write(compare!.formatCompare(previous, report, paint));
+  if (interrupted) {
+    // A replay cut short reports what it ran; its checks would judge a part as the whole.
+    const unfinished = report.jobs.interrupted === 0 ? '' : ` (${report.jobs.interrupted} of them did not finish)`;
+    io.stderr.write(`throttle: interrupted after ${report.jobs.total} events of the trace${unfinished}${asserts.length > 0 ? '; --assert not checked' : ''}\n`);
+    return ExitCode.interrupted;
+  }
   if (asserts.length > 0) {
     const results = asserts.map((a) => evaluate(a, report));
     (s.json ? io.stderr : io.stdout).write(formatAssertions(results, s.json ? await loadPaint(io.stderr, io.env) : paint));
