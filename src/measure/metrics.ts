@@ -79,7 +79,7 @@ function lowestValueAt(i: number): number {
 
 /** Distribution folds millisecond values into an HDR histogram plus exact count, sum, min and max. */
 export class Distribution {
-  readonly #h: hdr.Histogram = newHistogram();
+  readonly #h = newHistogram();
   /** #positive counts the values above 0; #sumMs, #minMs and #maxMs are theirs. */
   #positive = 0;
   #sumMs = 0;
@@ -149,12 +149,23 @@ export class Distribution {
       pending[countsIndex(minUs)]!--;
       h.recordValue(minUs);
     }
+    // The counts go straight to the histogram's own (the same index: the same layout), bar the first at a
+    // value above 0, recorded as such: that also moves the histogram's minimum as recording each would.
+    let direct = 0;
+    let first = true;
     for (let i = 0; i <= this.#pendingTop; i++) {
       const n = pending[i]!;
       if (n === 0) continue;
-      h.recordValueWithCount(lowestValueAt(i), n);
       pending[i] = 0;
+      if (first && i > 0) {
+        first = false;
+        h.recordValueWithCount(lowestValueAt(i), n);
+      } else {
+        h.addToCountAtIndex(i, n);
+        direct += n;
+      }
     }
+    h.addToTotalCount(direct);
     this.#pendingTop = 0;
     this.#pendingMaxUs = -1;
     this.#pendingMinNonZeroUs = Infinity;
@@ -203,7 +214,7 @@ export class Distribution {
 }
 
 /** newHistogram makes an auto-resizing histogram of whole microseconds with 3 significant digits. */
-function newHistogram(): hdr.Histogram {
+function newHistogram(): InstanceType<typeof Int32Histogram> {
   const h = new Int32Histogram(1, 2, 3);
   h.autoResize = true;
   return h;
