@@ -79,7 +79,7 @@ export class CommandExecutor implements Executor<CommandPayload> {
           detached: o.detached,
         });
       } catch (err) {
-        resolve(spawnFailure(file, err));
+        setImmediate(resolve, spawnFailure(file, err));
         return;
       }
       const out = o.output?.job(job.seq);
