@@ -3,7 +3,8 @@ import { ThrottleError, UsageError } from '../errors.js';
 
 /**
  * main is the command line's entry. It stays cheap to load: commander and each subcommand's module are
- * imported only once they are needed, and `--version` answers before either.
+ * imported only once they are needed, and `--version` answers before either. (What must start before
+ * even this loads is in early.ts.)
  */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
@@ -11,8 +12,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
-    // A long trace is read on a thread of its own, which takes a while to start: it starts first.
-    if (argv[0] === 'bench') (await import('./trace-input.js')).readAhead(argv.slice(1));
     const { buildProgram } = await import('./program.js');
     let code = 0;
     const program = buildProgram(version(), (c) => {

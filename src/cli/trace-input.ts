@@ -1,14 +1,11 @@
-import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { LogFormat } from '../sources/trace/access-log.js';
 import type { TraceFormat } from '../sources/trace/event.js';
 import type { ReadTraceOptions, TraceSource } from '../sources/trace/read.js';
-import { readTraceThreaded, startReaderAhead } from '../sources/trace/threaded.js';
+import { readTraceThreaded } from '../sources/trace/threaded.js';
+import { isLongFile } from './early.js';
 import { openInput } from './input.js';
 import type { BenchSettings } from './settings.js';
-
-/** THREADED_READ_BYTES: trace files from this size on are read on a thread of their own (readTraceThreaded). */
-const THREADED_READ_BYTES = 1 << 20;
 
 /** readOptionsOf is how the flags say to read the trace. */
 function readOptionsOf(s: BenchSettings): ReadTraceOptions {
@@ -18,16 +15,6 @@ function readOptionsOf(s: BenchSettings): ReadTraceOptions {
     ...(s.sortWindow === undefined ? {} : { sortWindow: s.sortWindow }),
     ...(s.logFormat === undefined ? {} : { logFormat: s.logFormat as LogFormat }),
   };
-}
-
-/** isLongFile reports whether the trace is a file long enough to be read on a thread of its own. */
-function isLongFile(trace: string): boolean {
-  if (trace === '-') return false;
-  try {
-    return statSync(trace).size >= THREADED_READ_BYTES;
-  } catch {
-    return false; // openInput says what is wrong with it
-  }
 }
 
 /**
@@ -42,15 +29,6 @@ export function openTrace(s: BenchSettings, stdin: Readable): Promise<TraceSourc
   }
   // (The readers are loaded here, not with this module: a prefetch needs none of them on this thread.)
   return import('../sources/trace/read.js').then(({ readTrace }) => readTrace(input, s.trace === '-' ? 'stdin' : s.trace, readOptionsOf(s)));
-}
-
-/**
- * readAhead starts a trace-reading thread at once when `throttle bench`'s arguments name a long file
- * (before the flags are even parsed): it is ready by the time the trace is opened. A guess that is wrong
- * (an argument that is not the trace) costs an idle thread.
- */
-export function readAhead(args: readonly string[]): void {
-  if (args.some((a) => !a.startsWith('-') && isLongFile(a))) startReaderAhead();
 }
 
 /**

@@ -41,34 +41,41 @@ port.on('message', (m: ReplayMessage) => {
   w?.();
 });
 
-/** data is what to read: given at the start, or, to a thread started ahead, in its first message. */
-const data = (workerData as ReaderData | null) ?? (await new Promise<ReaderData>((resolve) => (start = resolve)));
-room = data.ahead;
-
 function post(m: ReaderMessage): void {
   port.postMessage(m, m.type === 'batch' ? [m.numbers.buffer as ArrayBuffer, m.keyAt.buffer as ArrayBuffer] : []);
 }
 
-try {
-  const source = await readTrace(createReadStream(data.path), data.name, data.options);
-  post({ type: 'head', format: source.format, timed: source.timed });
-  const events = source.events;
-  for (;;) {
-    while (room <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
-    if (stopped) {
-      await events.return();
-      break;
+/**
+ * read reads what it is given (at the start, or, on a thread started ahead, in the first message) and posts
+ * it. (A function, not the module's top level: the command line runs this file as CommonJS, which a thread
+ * starts sooner.)
+ */
+async function read(): Promise<void> {
+  const data = (workerData as ReaderData | null) ?? (await new Promise<ReaderData>((resolve) => (start = resolve)));
+  room = data.ahead;
+  try {
+    const source = await readTrace(createReadStream(data.path), data.name, data.options);
+    post({ type: 'head', format: source.format, timed: source.timed });
+    const events = source.events;
+    for (;;) {
+      while (room <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
+      if (stopped) {
+        await events.return();
+        break;
+      }
+      const batch = await events.nextBatch();
+      if (batch === undefined) {
+        post({ type: 'end' });
+        break;
+      }
+      room--;
+      post(packEvents(batch));
     }
-    const batch = await events.nextBatch();
-    if (batch === undefined) {
-      post({ type: 'end' });
-      break;
-    }
-    room--;
-    post(packEvents(batch));
+  } catch (err) {
+    const e = err as Error;
+    post({ type: 'error', message: e.message, usage: err instanceof UsageError, file: err instanceof TraceError ? err.file : undefined, line: err instanceof TraceError ? err.line : undefined });
   }
-} catch (err) {
-  const e = err as Error;
-  post({ type: 'error', message: e.message, usage: err instanceof UsageError, file: err instanceof TraceError ? err.file : undefined, line: err instanceof TraceError ? err.line : undefined });
+  port.close();
 }
-port.close();
+
+void read();

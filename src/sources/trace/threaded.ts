@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
 import { UsageError } from '../../errors.js';
 import type { TraceEvents } from './arrange.js';
 import { BatchedIterator } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import type { MakeFromEvent, ReadTraceOptions, TraceSource } from './read.js';
+import { newReader, takeReaderAhead } from './reader-start.js';
 import { type ReaderData, type ReaderMessage, type ReplayMessage, unpackEvents, unpackWith } from './thread-protocol.js';
 
 /**
@@ -95,40 +95,6 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
   const events: TraceEvents = batches<TraceEvent>(unpackEvents);
   const mapEvents = <T>(make: MakeFromEvent<T>): BatchedIterator<T> => batches<T>((m, out) => unpackWith(m, out, make));
   return { format: head.format, timed: head.timed, events, mapEvents };
-}
-
-/** READER is the body of a trace-reading thread. */
-const READER = new URL('./reader-thread.js', import.meta.url);
-
-/** newReader starts a trace-reading thread; without `data` it waits to be told what to read (a `read` message). */
-function newReader(data: ReaderData | null): Worker {
-  // The thread needs none of the process's node flags (some, like --input-type, would even stop it).
-  return new Worker(READER, { workerData: data, execArgv: [] });
-}
-
-/** ahead is the reading thread started ahead, and whether it still runs. */
-let ahead: { readonly worker: Worker; alive: boolean } | undefined;
-
-/**
- * startReaderAhead starts a trace-reading thread before it is known what it will read: the thread takes
- * some 50 ms to start, which then passes while the rest of the program loads. The next readTraceThreaded
- * takes it; left untaken, it keeps nothing alive and ends with the process.
- */
-export function startReaderAhead(): void {
-  if (ahead !== undefined) return;
-  const started = { worker: newReader(null), alive: true };
-  started.worker.unref();
-  // A thread that failed before it was taken is not taken: readTraceThreaded starts one of its own.
-  started.worker.on('error', () => (started.alive = false));
-  started.worker.on('exit', () => (started.alive = false));
-  ahead = started;
-}
-
-/** takeReaderAhead hands over the thread startReaderAhead started, if it still runs. */
-function takeReaderAhead(): Worker | undefined {
-  const taken = ahead;
-  ahead = undefined;
-  return taken?.alive === true ? taken.worker : undefined;
 }
 
 /** errorOf rebuilds the reader's error: a TraceError names its file and line, other bad input is a UsageError. */
