@@ -37,13 +37,16 @@ const STATUS_NOT_FOUND = 127;
 const STATUS_NOT_EXECUTABLE = 126;
 
 /**
- * ON_NEXT_TURN: an attempt's outcome is handed on from the next turn of the event loop. Node reports a
- * child's end from inside libuv's handling of SIGCHLD, which goes on reading while more ends keep coming;
- * a caller that starts the next child right there (the scheduler does, for a queued job) spends a few
- * milliseconds in each spawn, during which the next child ends: with some eight children at a time the loop
- * never leaves, and timers and signals (Ctrl-C) wait until the queue runs dry. A command that cannot start
- * fails on the next tick, which chains the same way. Handing the outcome on a turn later costs microseconds.
+ * onNextTurn hands an attempt's outcome on from the next turn of the event loop. Node reports a child's end
+ * from inside libuv's handling of SIGCHLD, which goes on reading while more ends keep coming; a caller that
+ * starts the next child right there (the scheduler does, for a queued job) spends a few milliseconds in each
+ * spawn, during which the next child ends: with some eight children at a time the loop never leaves, and
+ * timers and signals (Ctrl-C) wait until the queue runs dry. A command that cannot start fails on the next
+ * tick, which chains the same way. Handing the outcome on a turn later costs microseconds.
  */
+function onNextTurn(resolve: (outcome: AttemptOutcome) => void, outcome: AttemptOutcome): void {
+  setImmediate(resolve, outcome);
+}
 
 /**
  * CommandExecutor runs each attempt as a child process, without a shell (each argument is passed as is).
@@ -79,7 +82,7 @@ export class CommandExecutor implements Executor<CommandPayload> {
           detached: o.detached,
         });
       } catch (err) {
-        setImmediate(resolve, spawnFailure(file, err));
+        onNextTurn(resolve, spawnFailure(file, err));
         return;
       }
       const out = o.output?.job(job.seq);
@@ -104,8 +107,7 @@ export class CommandExecutor implements Executor<CommandPayload> {
         ctx.kill.removeEventListener('abort', onKill);
         this.#children.delete(child);
         out?.closeAttempt();
-        // Handed on from the event loop's next turn (see ON_NEXT_TURN), never from inside the child's end.
-        setImmediate(resolve, outcome);
+        onNextTurn(resolve, outcome);
       };
       if (out !== undefined && o.output !== undefined) {
         pipeInto(child.stdout, 'stdout', out, o.output);
