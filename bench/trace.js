@@ -6,7 +6,9 @@
 // "replays in under 2 s") and over 1M events/s; the 10M-event one over 1M events/s and under 200 MB peak
 // RSS. Events/s are of the whole process (start-up included: a one-event trace's run, also measured, shows
 // what it costs), and, with both sizes, of the replay alone: the events the big run has over the small one,
-// per second it takes longer. Peak RSS from /usr/bin/time when it is installed.
+// per second it takes longer. Node's own start-up (`node -e 0`) is measured alongside, for scale, and again
+// without NODE_EXTRA_CA_CERTS when that is set (it costs every Node process its certificates' parsing).
+// Peak RSS from /usr/bin/time when it is installed.
 //   node bench/trace.js        (env: TRACE_LINES=1000000 TRACE_RUNS=3 TRACE_BIG=10000000)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,12 +30,15 @@ for await (const _ of source.events) n++;
 console.log(JSON.stringify({ n, ms: performance.now() - t0 }));
 `;
 
-/** timed runs `node args...` (under /usr/bin/time when present) and returns its stdout, wall time and peak RSS. */
-function timed(args) {
+/**
+ * timed runs `node args...` (under /usr/bin/time when present) and returns its stdout, wall time and peak RSS.
+ * `env` replaces the environment (default: this process's).
+ */
+function timed(args, env = process.env) {
   const withTime = existsSync(TIME);
   const argv = withTime ? [TIME, '-f', '%M', process.execPath, ...args] : [process.execPath, ...args];
   const t0 = performance.now();
-  const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
   const wallSec = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`node ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   const rssKb = withTime ? Number(r.stderr.trim().split('\n').at(-1)) : NaN;
@@ -62,6 +67,12 @@ export async function main({ lines = envNum('TRACE_LINES', 1_000_000), runs = en
     const read = [];
     const bench = [];
     const startup = [];
+    // Node's own start-up, for scale: NODE_EXTRA_CA_CERTS, where it is set, makes every Node process read
+    // and parse that bundle of certificates as it starts (some 45 ms for 150 certificates on two cores).
+    const nodeOnly = [];
+    const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+    const withoutExtraCa = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
+    const nodeOnlyClean = [];
     let events = 0;
     for (let i = 0; i < runs; i++) {
       const r = timed([reader, readModule, trace]);
@@ -70,6 +81,8 @@ export async function main({ lines = envNum('TRACE_LINES', 1_000_000), runs = en
       read.push({ sec: ms / 1000, wallSec: r.wallSec, rssMb: r.rssMb });
       bench.push(timed([...SIMULATE, trace]));
       startup.push(timed([...SIMULATE, one]));
+      nodeOnly.push(timed(['-e', '0']));
+      if (extraCa !== undefined) nodeOnlyClean.push(timed(['-e', '0'], withoutExtraCa));
     }
     const m = {
       readSec: median(read.map((x) => x.sec)),
@@ -78,6 +91,8 @@ export async function main({ lines = envNum('TRACE_LINES', 1_000_000), runs = en
       benchWallSec: median(bench.map((x) => x.wallSec)),
       benchRssMb: median(bench.map((x) => x.rssMb)),
       startupSec: median(startup.map((x) => x.wallSec)),
+      nodeSec: median(nodeOnly.map((x) => x.wallSec)),
+      ...(extraCa === undefined ? {} : { nodeWithoutExtraCaSec: median(nodeOnlyClean.map((x) => x.wallSec)) }),
     };
     const perMillion = (1e6 / events) * m.readSec;
     const simPerMillion = (1e6 / events) * m.benchWallSec;
@@ -97,6 +112,7 @@ export async function main({ lines = envNum('TRACE_LINES', 1_000_000), runs = en
       ['throttle bench -r 20000/s -j 64', `${sig(m.benchWallSec)} s`, sig(simRate), `${sig(m.benchRssMb)} MB`],
     ];
     rows.push(['the same on a one-event trace (start-up)', `${sig(m.startupSec)} s`, '', '']);
+    rows.push(['node -e 0 (Node alone, for scale)', `${sig(m.nodeSec)} s${m.nodeWithoutExtraCaSec === undefined ? '' : ` (${sig(m.nodeWithoutExtraCaSec)} s without NODE_EXTRA_CA_CERTS)`}`, '', '']);
     if (bigRun !== undefined) rows.push([`the same on ${bigRun.events.toLocaleString('en-US')} events (one run)`, `${sig(bigRun.wallSec)} s`, sig(bigRun.events / bigRun.wallSec), `${sig(bigRun.rssMb)} MB`]);
     // The replay alone: what the big run does beyond the small one, per second it takes beyond it.
     const replayRate = bigRun === undefined ? undefined : (bigRun.events - events) / (bigRun.wallSec - m.benchWallSec);
