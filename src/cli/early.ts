@@ -1,10 +1,7 @@
+// What the command line does before it loads the rest of itself (bin/throttle.js runs this first, then
+// imports main): it loads nothing but node:fs and the module that starts a thread.
 import { statSync } from 'node:fs';
 import { startReaderAhead } from '../sources/trace/reader-start.js';
-
-/**
- * What the command line does before it loads the rest of itself (bin/throttle.js runs this first, then
- * imports main): it loads nothing but node:fs and the module that starts a thread.
- */
 
 /** THREADED_READ_BYTES: trace files from this size on are read on a thread of their own (readTraceThreaded). */
 const THREADED_READ_BYTES = 1 << 20;

@@ -33,7 +33,7 @@ export function openTrace(s: BenchSettings, stdin: Readable): Promise<TraceSourc
 
 /**
  * prefetchTrace starts reading a long trace file on its thread before the replay's code is even loaded (the
- * thread takes some 50 ms to start), or returns undefined when there is no long file to read. What it
+ * thread takes some 40 ms to start), or returns undefined when there is no long file to read. What it
  * finds wrong with the trace waits for whoever takes the source: the flags are checked first, as always.
  */
 export function prefetchTrace(s: BenchSettings): Promise<TraceSource> | undefined {
