@@ -184,6 +184,20 @@ test('past 600 buckets neighbours merge and the width doubles; the result equals
   t.deepEqual(buckets.map((b) => b.startMs), buckets.map((_, i) => i * 800));
 });
 
+test('arrivals on and beside bucket edges, in arrival order, land where the division puts them', (t) => {
+  // In order, most results land in the cell the one before did; those at an edge must not stay there.
+  const anchor = 1_732_000_000_123.456; // epoch milliseconds: large magnitudes, coarse rounding
+  const arrivals = [anchor];
+  for (let k = 1; k <= 300; k++) {
+    const edge = anchor + k * 100;
+    arrivals.push(edge - 2 ** -12, edge - Number.EPSILON * edge, edge, edge + Number.EPSILON * edge, edge + 0.001);
+  }
+  const tl = new Timeline();
+  for (const [seq, a] of arrivals.entries()) tl.add(result({ seq, arrivalMs: a, endedMs: a + 1 }));
+  t.is(tl.bucketMs, 100);
+  t.deepEqual(tl.buckets().map((b) => b.count), naiveCounts(arrivals, 100));
+});
+
 test('merging keeps count, sums and maxima exact, also for earlier arrivals folded late', (t) => {
   const rand = mulberry32(9);
   const rs = Array.from({ length: 2000 }, (_, seq) => {

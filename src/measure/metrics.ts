@@ -256,6 +256,29 @@ function emptyCell(): Cell {
   return { count: 0, succeeded: 0, failed: 0, rejected: 0, finished: 0, latencySumMs: 0, latencyMaxMs: 0, throttleSumMs: 0, throttleMaxMs: 0 };
 }
 
+/**
+ * HAIR: how much of a bucket's width, relative to the magnitudes in its bounds, Timeline's fast path leaves
+ * to the exact arithmetic at each end: far more than the rounding of a subtraction and a division.
+ */
+const HAIR = 1e-12;
+
+/** fold counts a result in its timeline cell. */
+function fold(c: Cell, r: Result): void {
+  c.count++;
+  const status = r.status;
+  if (status === 'ok') c.succeeded++;
+  else if (status === 'failed') c.failed++;
+  else if (status === 'rejected') c.rejected++;
+  const throttle = Math.max(0, r.throttleMs);
+  c.throttleSumMs += throttle;
+  c.throttleMaxMs = Math.max(c.throttleMaxMs, throttle);
+  if (status === 'interrupted') return;
+  const latency = Math.max(0, r.endedMs - r.arrivalMs);
+  c.finished++;
+  c.latencySumMs += latency;
+  c.latencyMaxMs = Math.max(c.latencyMaxMs, latency);
+}
+
 function mergeInto(into: Cell, c: Cell): void {
   into.count += c.count;
   into.succeeded += c.succeeded;
@@ -287,6 +310,14 @@ export class Timeline {
   /** #firstIndex is the grid index of #cells[0]. */
   #firstIndex = 0;
   #cells: Cell[] = [];
+  /**
+   * The cell last folded into, and arrivals that surely belong to it: [#lastFromMs, #lastToMs), its bucket
+   * less a hair at each end, where the bucket's own arithmetic (a division, floored) can only agree. Results
+   * come nearly in arrival order, so most land in the cell the one before did, and skip that arithmetic.
+   */
+  #last: Cell | undefined;
+  #lastFromMs = Infinity;
+  #lastToMs = -Infinity;
 
   /** bucketMs is the current bucket width. */
   get bucketMs(): number {
@@ -295,9 +326,12 @@ export class Timeline {
 
   /** add folds one result into the bucket of its arrival (results with a non-finite arrival are skipped). */
   add(r: Result): void {
-    if (!Number.isFinite(r.arrivalMs)) return;
-    const anchor = (this.#anchorMs ??= r.arrivalMs);
-    let i = Math.floor((r.arrivalMs - anchor) / this.#bucketMs);
+    const arrivalMs = r.arrivalMs;
+    const last = this.#last;
+    if (last !== undefined && arrivalMs >= this.#lastFromMs && arrivalMs < this.#lastToMs) return fold(last, r);
+    if (!Number.isFinite(arrivalMs)) return;
+    const anchor = (this.#anchorMs ??= arrivalMs);
+    let i = Math.floor((arrivalMs - anchor) / this.#bucketMs);
     if (i - this.#firstIndex >= 0 && i - this.#firstIndex < this.#cells.length) {
       // The bucket is there already: the common case, nothing to grow.
     } else if (this.#cells.length === 0) {
@@ -315,22 +349,17 @@ export class Timeline {
       while (i >= this.#firstIndex + this.#cells.length) this.#cells.push(emptyCell());
     }
     const c = this.#cells[i - this.#firstIndex]!;
-    c.count++;
-    if (r.status === 'ok') c.succeeded++;
-    else if (r.status === 'failed') c.failed++;
-    else if (r.status === 'rejected') c.rejected++;
-    const throttle = Math.max(0, r.throttleMs);
-    c.throttleSumMs += throttle;
-    c.throttleMaxMs = Math.max(c.throttleMaxMs, throttle);
-    if (r.status === 'interrupted') return;
-    const latency = Math.max(0, r.endedMs - r.arrivalMs);
-    c.finished++;
-    c.latencySumMs += latency;
-    c.latencyMaxMs = Math.max(c.latencyMaxMs, latency);
+    const w = this.#bucketMs;
+    const hair = (Math.abs(anchor) + (Math.abs(i) + 1) * w) * HAIR;
+    this.#last = c;
+    this.#lastFromMs = anchor + i * w + hair;
+    this.#lastToMs = anchor + (i + 1) * w - hair;
+    fold(c, r);
   }
 
   /** #halve merges neighbours pairwise (grid index i goes to floor(i / 2)) and doubles the width. */
   #halve(): void {
+    this.#last = undefined;
     const first = Math.floor(this.#firstIndex / 2);
     const cells: Cell[] = [];
     this.#cells.forEach((c, k) => {
