@@ -22,6 +22,8 @@ interface Case {
   lookahead?: number;
   /** promised hides the executor's `plan`: every attempt is a promise from `execute`. */
   promised?: boolean;
+  /** reuseResults: every `done` event's Result is one object (the listener keeps copies). */
+  reuseResults?: boolean;
 }
 
 /** simulate runs jobs through a scheduler on a ManualClock; returns results in seq order and start times. */
@@ -38,16 +40,19 @@ async function simulate(jobs: Iterable<Job<SimulatedWork>>, c: Case = {}) {
     arrivals: c.arrivals ?? 'read',
     lookahead: c.lookahead ?? 1000,
     ...(c.durationMs === undefined ? {} : { durationMs: c.durationMs }),
+    ...(c.reuseResults === undefined ? {} : { reuseResults: c.reuseResults }),
   });
   const results: Result[] = [];
   const starts: Array<[number, number]> = [];
+  const seen = new Set<Result>();
   scheduler.events.on((e) => {
-    if (e.type === 'done') results.push(e.result);
+    if (e.type === 'done') seen.add(e.result);
+    if (e.type === 'done') results.push(c.reuseResults === true ? { ...e.result } : e.result);
     if (e.type === 'started') starts.push([e.job.seq, e.atMs]);
   });
   const stats = await runSimulated(scheduler, clock);
   results.sort((a, b) => a.seq - b.seq);
-  return { results, starts, stats, clock };
+  return { results, starts, stats, clock, distinctResults: seen.size };
 }
 
 function work(n: number, serviceMs: number, extra: Partial<SimulatedWork> = {}): Array<Job<SimulatedWork>> {
@@ -380,6 +385,26 @@ test('an executor that plans its attempts gives the results its promises would (
       },
     ),
     { numRuns: 60 },
+  );
+});
+
+test('with reuseResults the Result of every job is written into one object, and reads and prints as its own would', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.double({ min: 0, max: 50, noNaN: true }), fc.double({ min: 0, max: 30, noNaN: true }), fc.constantFrom(0, 0, 1, 503)), { minLength: 2, maxLength: 40 }),
+      fc.record({ rate: fc.constantFrom(Inf, 20), concurrency: fc.integer({ min: 1, max: 4 }), onFull: fc.constantFrom('wait' as const, 'reject' as const), retries: fc.integer({ min: 0, max: 2 }) }),
+      async (events, limits) => {
+        let at = 0;
+        const jobs = events.map(([gapMs, serviceMs, status], seq) => ({ seq, key: String(seq), arrivalMs: (at += gapMs), payload: { serviceMs, status } }));
+        const c: Case = { ...limits, baseMs: 10, arrivals: 'trace' };
+        const own = await simulate(jobs, c);
+        const reused = await simulate(jobs, { ...c, reuseResults: true });
+        t.is(own.distinctResults, jobs.length);
+        t.is(reused.distinctResults, 1);
+        t.deepEqual(reused.results.map((r) => JSON.stringify(r)), own.results.map((r) => JSON.stringify(r)));
+      },
+    ),
+    { numRuns: 40 },
   );
 });
 

@@ -79,11 +79,28 @@ export class JobRun<P> implements Booking {
     this.bookedN = -1;
   }
 
-  /** result is the job's Result, as it ends at `endedMs`. */
-  result(endedMs: number): Result {
+  /** result is the job's Result, as it ends at `endedMs`: a new object, or `into` rewritten. */
+  result(endedMs: number, into?: WritableResult): Result {
     const job = this.job;
     const last = this.last;
-    const result: { -readonly [K in keyof Result]: Result[K] } = {
+    if (into !== undefined) {
+      into.seq = job.seq;
+      into.key = job.key;
+      into.arrivalMs = this.arrivalMs;
+      into.grantedMs = Number.isNaN(this.grantedMs) ? undefined : this.grantedMs;
+      into.startedMs = Number.isNaN(this.startedMs) ? undefined : this.startedMs;
+      into.endedMs = endedMs;
+      into.attempts = this.tried;
+      into.status = this.status;
+      into.code = last?.code;
+      into.throttleMs = this.throttleMs;
+      into.backoffMs = this.backoffMs;
+      into.serviceMs = this.serviceMs;
+      into.error = last?.error;
+      into.signal = last?.signal;
+      return into;
+    }
+    const result: WritableResult = {
       seq: job.seq,
       key: job.key,
       arrivalMs: this.arrivalMs,
@@ -110,6 +127,17 @@ export class JobRun<P> implements Booking {
     this.slot = undefined;
     this.planned = undefined;
   }
+}
+
+/** WritableResult is a Result being written. */
+export type WritableResult = { -readonly [K in keyof Result]: Result[K] };
+
+/**
+ * newResult is a Result to write every job's into (see JobRun.result): its fields in the order a new one
+ * has them, so that it reads, and prints as JSON, the same.
+ */
+export function newResult(): WritableResult {
+  return { seq: -1, key: '', arrivalMs: 0, grantedMs: undefined, startedMs: undefined, endedMs: 0, attempts: 0, status: 'interrupted', code: undefined, throttleMs: 0, backoffMs: 0, serviceMs: 0, error: undefined, signal: undefined };
 }
 
 /**

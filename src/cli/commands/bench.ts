@@ -151,6 +151,8 @@ async function simulate(
       lookahead: 65_536,
       maxPauseMs: s.backoffMaxMs,
       ...limitOptionsOf({ ...s, ...limits }),
+      // The one listener of results folds each (and writes it out) at once.
+      reuseResults: true,
     },
   );
   const moving = simulatedLimits(scheduler as Scheduler<unknown>, s, 0);
