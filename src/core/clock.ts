@@ -144,11 +144,15 @@ interface Sleeper {
  *
  * Promises resolve asynchronously: after `advance`, the sleepers' continuations run once the caller
  * yields to the event loop; a `wake` sleeper is called back during `advance` itself. To step through
- * intermediate deadlines one at a time (as the simulation does), advance to
- * {@link ManualClock.nextDeadline} repeatedly.
+ * intermediate deadlines one at a time (as the simulation does), call {@link ManualClock.advanceToNext}
+ * repeatedly.
  */
 export class ManualClock implements Clock {
-  #now: number;
+  /**
+   * #now is a number from the start (the constructor sets it): a field that began as undefined would keep
+   * each time written to it as an object of its own, and a simulation moves the clock millions of times.
+   */
+  #now = 0;
   #seq = 0;
   /** #live counts sleepers neither woken nor aborted. */
   #live = 0;
@@ -199,28 +203,35 @@ export class ManualClock implements Clock {
    * sleepers (whose continuations run later, as promise reactions do).
    */
   wake<A>(ms: number, waker: Waker<A>, arg: A, signal?: AbortSignal): void {
-    if (!(ms > 0)) return later(waker, arg, signal);
-    if (signal !== undefined && signal !== this.#quiet[0] && signal !== this.#quiet[1]) {
-      if (signal.aborted) return later(waker, arg, signal);
-      if (!this.#watched.has(signal)) {
-        this.#watched.add(signal);
-        signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
-      }
-      this.#quiet[1] = this.#quiet[0];
-      this.#quiet[0] = signal;
-    }
+    // Kept small, the rare cases in methods of their own: the engine then builds it into its callers, and
+    // `ms` reaches the sleeper as a bare number (passed to a call, it would be an object of its own).
+    if (!(ms > 0) || (signal !== undefined && signal !== this.#quiet[0] && signal !== this.#quiet[1] && !this.#watch(signal))) return later(waker, arg, signal);
     this.#live++;
-    const s = this.#free.pop();
-    if (s === undefined) this.#push({ at: this.#now + ms, seq: this.#seq++, waker: waker as Waker<unknown>, arg, signal, done: false });
-    else {
-      s.at = this.#now + ms;
-      s.seq = this.#seq++;
-      s.waker = waker as Waker<unknown>;
-      s.arg = arg;
-      s.signal = signal;
-      s.done = false;
-      this.#push(s);
+    const s = this.#free.pop() ?? this.#newSleeper();
+    s.at = this.#now + ms;
+    s.seq = this.#seq++;
+    s.waker = waker as Waker<unknown>;
+    s.arg = arg;
+    s.signal = signal;
+    s.done = false;
+    this.#push(s);
+  }
+
+  /** #watch listens for the signal's abort (once per signal) and keeps it as quiet; false if it has aborted. */
+  #watch(signal: AbortSignal): boolean {
+    if (signal.aborted) return false;
+    if (!this.#watched.has(signal)) {
+      this.#watched.add(signal);
+      signal.addEventListener('abort', () => this.#aborted(signal), { once: true });
     }
+    this.#quiet[1] = this.#quiet[0];
+    this.#quiet[0] = signal;
+    return true;
+  }
+
+  /** #newSleeper is a sleeper for wake to fill in, when no woken one is spare. */
+  #newSleeper(): Sleeper {
+    return { at: 0.5, seq: 0, waker: SETTLE as Waker<unknown>, arg: undefined, signal: undefined, done: true };
   }
 
   /** advance moves the clock forward by `ms` (must be >= 0) and wakes every sleeper now due. */
@@ -232,6 +243,31 @@ export class ManualClock implements Clock {
   /** advanceTo moves the clock to `t` (never backwards) and wakes every sleeper now due. */
   advanceTo(t: number): void {
     if (t > this.#now) this.#now = t;
+    this.#wakeDue();
+  }
+
+  /**
+   * advanceToNext moves the clock to the earliest pending deadline (see nextDeadline) and wakes every
+   * sleeper due by then; false, doing nothing, when none sleeps. It is nextDeadline and advanceTo in one call,
+   * with no number passed between them: a number that is not a small integer, passed or returned, is an
+   * object of its own, and a simulation takes a few million such steps.
+   */
+  advanceToNext(): boolean {
+    for (;;) {
+      const front = this.#front;
+      const top = front.length > 0 ? front[front.length - 1]! : this.#heap[0];
+      if (top === undefined) return false;
+      if (!top.done) {
+        if (top.at > this.#now) this.#now = top.at;
+        this.#wakeDue();
+        return true;
+      }
+      this.#pop();
+    }
+  }
+
+  /** #wakeDue wakes every sleeper due by now, in order. */
+  #wakeDue(): void {
     for (;;) {
       const front = this.#front;
       const top = front.length > 0 ? front[front.length - 1]! : this.#heap[0];

@@ -87,8 +87,11 @@ export class JobRun<P> implements Booking {
       into.seq = job.seq;
       into.key = job.key;
       into.arrivalMs = this.arrivalMs;
-      into.grantedMs = Number.isNaN(this.grantedMs) ? undefined : this.grantedMs;
-      into.startedMs = Number.isNaN(this.startedMs) ? undefined : this.startedMs;
+      // Each field written in a branch of its own: a number or undefined in one expression is an object.
+      if (Number.isNaN(this.grantedMs)) into.grantedMs = undefined;
+      else into.grantedMs = this.grantedMs;
+      if (Number.isNaN(this.startedMs)) into.startedMs = undefined;
+      else into.startedMs = this.startedMs;
       into.endedMs = endedMs;
       into.attempts = this.tried;
       into.status = this.status;
@@ -134,10 +137,11 @@ export type WritableResult = { -readonly [K in keyof Result]: Result[K] };
 
 /**
  * newResult is a Result to write every job's into (see JobRun.result): its fields in the order a new one
- * has them, so that it reads, and prints as JSON, the same.
+ * has them, so that it reads, and prints as JSON, the same. The times begin as numbers (NaN), not
+ * undefined: a field that began as undefined keeps each number written to it as an object of its own.
  */
 export function newResult(): WritableResult {
-  return { seq: -1, key: '', arrivalMs: 0, grantedMs: undefined, startedMs: undefined, endedMs: 0, attempts: 0, status: 'interrupted', code: undefined, throttleMs: 0, backoffMs: 0, serviceMs: 0, error: undefined, signal: undefined };
+  return { seq: -1, key: '', arrivalMs: NaN, grantedMs: NaN, startedMs: NaN, endedMs: NaN, attempts: 0, status: 'interrupted', code: undefined, throttleMs: NaN, backoffMs: NaN, serviceMs: NaN, error: undefined, signal: undefined };
 }
 
 /**

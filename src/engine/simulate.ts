@@ -50,8 +50,9 @@ export function runSimulated<P>(scheduler: Scheduler<P>, clock: ManualClock): Pr
           busy.then(poll, poll);
           return;
         }
-        const next = clock.nextDeadline();
-        if (next === undefined) {
+        // Wakes are called back inside advanceToNext: when every one of them waits on the clock again, the run
+        // is still quiescent and the next instant follows at once, without a microtask between.
+        if (!clock.advanceToNext()) {
           // Nothing sleeps and the source is idle: the run is finishing (its last continuations are
           // unwinding), or it is stuck, which would be a bug.
           turns = 0;
@@ -62,9 +63,6 @@ export function runSimulated<P>(scheduler: Scheduler<P>, clock: ManualClock): Pr
           return;
         }
         idleRounds = 0;
-        // Wakes are called back inside advanceTo: when every one of them waits on the clock again, the run is
-        // still quiescent and the next instant follows at once, without a microtask between.
-        clock.advanceTo(next);
       }
     };
     scheduler.run().then(
