@@ -448,11 +448,18 @@ export class Metrics {
     }
     if (r.arrivalMs < this.#firstArrivalMs) this.#firstArrivalMs = r.arrivalMs;
     if (r.arrivalMs > this.#lastArrivalMs) this.#lastArrivalMs = r.arrivalMs;
-    this.throttle.add(r.throttleMs);
+    // A value of 0 (or less) goes as the literal 0: a small integer, where a number with a fraction passed
+    // to a method that is not built into this one is an object of its own (most throttle and backoff
+    // values are 0).
+    const throttleMs = r.throttleMs;
+    if (throttleMs > 0) this.throttle.add(throttleMs);
+    else this.throttle.add(0);
     this.timeline.add(r);
     if (status === 'interrupted') return;
     this.latency.add(r.endedMs - r.arrivalMs);
-    this.backoff.add(r.backoffMs);
+    const backoffMs = r.backoffMs;
+    if (backoffMs > 0) this.backoff.add(backoffMs);
+    else this.backoff.add(0);
     this.service.add(r.serviceMs);
   }
 
