@@ -86,6 +86,26 @@ test('mapEvents hands each event over as its key and numbers (NaN: not given), e
   }
 });
 
+test('mapEvents: when making an event throws, the events made before it come first, then the error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'throttle-threaded-'));
+  const path = join(dir, 'many.jsonl');
+  writeFileSync(path, Array.from({ length: 50_000 }, (_, i) => `{"t":${i / 1000},"key":"k${i}"}\n`).join(''));
+  const source = await readTraceThreaded(path, path);
+  const made: string[] = [];
+  let error: string | undefined;
+  try {
+    for await (const key of source.mapEvents!((key) => {
+      if (key === 'k30000') throw new RangeError('no k30000');
+      return key;
+    })) made.push(key);
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  t.is(error, 'no k30000');
+  t.is(made.length, 30_000);
+  t.deepEqual(made.slice(-2), ['k29998', 'k29999']);
+});
+
 /**
  * niceOf reads a thread's nice value (Linux: field 19 of /proc/self/task/<tid>/stat, counted after the name);
  * NaN for a thread that ended since it was listed.

@@ -239,7 +239,10 @@ export class ManualClock implements Clock {
     return true;
   }
 
-  /** #newSleeper is a sleeper for wake to fill in, when no woken one is spare. */
+  /**
+   * #newSleeper is a sleeper for wake to fill in, when no woken one is spare. Its deadline begins as a
+   * number with a fraction, as deadlines mostly are: the field holds such numbers as they are from the first.
+   */
   #newSleeper(): Sleeper {
     return { at: 0.5, seq: 0, waker: SETTLE as Waker<unknown>, arg: undefined, signal: undefined, done: true };
   }

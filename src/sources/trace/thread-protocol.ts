@@ -85,12 +85,19 @@ function httpFieldsOf(e: TraceEvent): HttpFields {
 /** unpackWith appends what `make` makes of each event of a posted batch to `out` (see TraceSource.mapEvents). */
 export function unpackWith<T>(batch: Extract<ReaderMessage, { type: 'batch' }>, out: T[], make: MakeFromEvent<T>): void {
   const { numbers, keys, keyAt } = batch;
-  // Sized once: pushed one by one, the array would be copied some eight times as it grows.
+  // Sized once: pushed one by one, the array would be copied some eight times as it grows. When `make`
+  // throws, `out` ends after what it made (as pushing would have left it).
   const base = out.length;
-  out.length = base + keyAt.length;
-  for (let i = 0; i < keyAt.length; i++) {
-    const at = i * NUMBERS;
-    out[base + i] = make(keys[keyAt[i]!]!, numbers[at]!, numbers[at + 1]!, numbers[at + 2]!, numbers[at + 3]!);
+  const n = keyAt.length;
+  out.length = base + n;
+  let i = 0;
+  try {
+    for (; i < n; i++) {
+      const at = i * NUMBERS;
+      out[base + i] = make(keys[keyAt[i]!]!, numbers[at]!, numbers[at + 1]!, numbers[at + 2]!, numbers[at + 3]!);
+    }
+  } finally {
+    if (i < n) out.length = base + i;
   }
 }
 
