@@ -101,25 +101,32 @@ export class Distribution {
   #pendingMaxUs = -1;
   #pendingMinNonZeroUs = Infinity;
 
-  /** add records one value in milliseconds (negative values count as 0). */
+  /**
+   * add records one value in milliseconds (negative values count as 0). It is kept small, the counting in
+   * a method of its own that takes whole microseconds: the engine then compiles it into its caller, and
+   * the value, a number with a fraction, is never passed to a call (where it would be an object of its own).
+   */
   add(valueMs: number): void {
     if (!(valueMs > 0)) {
       this.#zeros++;
       return;
     }
-    const us = Math.round(valueMs * US_PER_MS);
-    if (us < FAST_LIMIT) {
-      const i = countsIndex(us);
-      if (i >= this.#pending.length) this.#grow(i);
-      this.#pending[i]!++;
-      if (i > this.#pendingTop) this.#pendingTop = i;
-      if (us > this.#pendingMaxUs) this.#pendingMaxUs = us;
-      if (us < this.#pendingMinNonZeroUs && us > 0) this.#pendingMinNonZeroUs = us;
-    } else this.#h.recordValue(us);
     this.#positive++;
     this.#sumMs += valueMs;
     if (valueMs < this.#minMs) this.#minMs = valueMs;
     if (valueMs > this.#maxMs) this.#maxMs = valueMs;
+    this.#count(Math.round(valueMs * US_PER_MS));
+  }
+
+  /** #count counts a positive value, in whole microseconds, in its histogram bucket. */
+  #count(us: number): void {
+    if (!(us < FAST_LIMIT)) return this.#h.recordValue(us);
+    const i = countsIndex(us);
+    if (i >= this.#pending.length) this.#grow(i);
+    this.#pending[i]!++;
+    if (i > this.#pendingTop) this.#pendingTop = i;
+    if (us > this.#pendingMaxUs) this.#pendingMaxUs = us;
+    if (us < this.#pendingMinNonZeroUs && us > 0) this.#pendingMinNonZeroUs = us;
   }
 
   #grow(i: number): void {
