@@ -21,6 +21,26 @@ test('ManualClock wakes sleepers in deadline order when advance passes them', as
   t.is(clock.nextDeadline(), undefined);
 });
 
+test('ManualClock advanceToNext steps from one deadline to the next, past aborted sleepers, and says when none is left', (t) => {
+  const clock = new ManualClock(10);
+  const woke: string[] = [];
+  const waker: Waker<string> = { woken: (name) => woke.push(`${name}@${clock.now()}`), aborted: (name) => woke.push(`${name} aborted`) };
+  const ac = new AbortController();
+  clock.wake(5, waker, 'a');
+  clock.wake(2, waker, 'b', ac.signal);
+  clock.wake(5, waker, 'c');
+  clock.wake(7.5, waker, 'd');
+  ac.abort(new Error('stop'));
+  t.deepEqual(woke, ['b aborted']);
+  t.true(clock.advanceToNext());
+  t.deepEqual(woke, ['b aborted', 'a@15', 'c@15'], 'both sleepers due at 15, in the order they began');
+  t.true(clock.advanceToNext());
+  t.is(clock.now(), 17.5);
+  t.false(clock.advanceToNext());
+  t.is(clock.now(), 17.5, 'nothing sleeps: the clock stays');
+  t.deepEqual(woke, ['b aborted', 'a@15', 'c@15', 'd@17.5']);
+});
+
 test('ManualClock sleep rejects when its signal aborts and is forgotten', async (t) => {
   const clock = new ManualClock();
   const ac = new AbortController();
