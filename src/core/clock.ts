@@ -266,17 +266,11 @@ export class ManualClock implements Clock {
    * object of its own, and a simulation takes a few million such steps.
    */
   advanceToNext(): boolean {
-    for (;;) {
-      const front = this.#front;
-      const top = front.length > 0 ? front[front.length - 1]! : this.#heap[0];
-      if (top === undefined) return false;
-      if (!top.done) {
-        if (top.at > this.#now) this.#now = top.at;
-        this.#wakeDue();
-        return true;
-      }
-      this.#pop();
-    }
+    const top = this.#earliest();
+    if (top === undefined) return false;
+    if (top.at > this.#now) this.#now = top.at;
+    this.#wakeDue();
+    return true;
   }
 
   /** #wakeDue wakes every sleeper due by now, in order. */
@@ -314,11 +308,15 @@ export class ManualClock implements Clock {
 
   /** nextDeadline returns the earliest pending sleeper's deadline, or undefined when none sleeps. */
   nextDeadline(): number | undefined {
+    return this.#earliest()?.at;
+  }
+
+  /** #earliest is the earliest pending sleeper (aborted ones before it are dropped), or undefined. */
+  #earliest(): Sleeper | undefined {
     for (;;) {
       const front = this.#front;
       const top = front.length > 0 ? front[front.length - 1]! : this.#heap[0];
-      if (top === undefined) return undefined;
-      if (!top.done) return top.at;
+      if (top === undefined || !top.done) return top;
       this.#pop();
     }
   }
