@@ -369,14 +369,22 @@ test('generated load: the schedule counts from the first admission, so set-up be
   t.deepEqual(late, Array.from({ length: 10 }, () => 0));
 });
 
+/** tracedEvents: up to 40 events, each a gap after the one before, a service time and a status (mostly 0). */
+const tracedEvents = (minLength: number) => fc.array(fc.tuple(fc.double({ min: 0, max: 50, noNaN: true }), fc.double({ min: 0, max: 30, noNaN: true }), fc.constantFrom(0, 0, 0, 1, 503)), { minLength, maxLength: 40 });
+
+/** tracedJobs makes jobs of traced events: arrivals at the running sum of the gaps. */
+function tracedJobs(events: ReadonlyArray<readonly [number, number, number]>): Array<Job<SimulatedWork>> {
+  let at = 0;
+  return events.map(([gapMs, serviceMs, status], seq) => ({ seq, key: String(seq), arrivalMs: (at += gapMs), payload: { serviceMs, status } }));
+}
+
 test('an executor that plans its attempts gives the results its promises would (limits, retries, rejections)', async (t) => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.double({ min: 0, max: 50, noNaN: true }), fc.double({ min: 0, max: 30, noNaN: true }), fc.constantFrom(0, 0, 0, 1, 503)), { minLength: 1, maxLength: 40 }),
+      tracedEvents(1),
       fc.record({ rate: fc.constantFrom(Inf, 20, 200), burst: fc.integer({ min: 1, max: 3 }), concurrency: fc.integer({ min: 1, max: 4 }), onFull: fc.constantFrom('wait' as const, 'reject' as const), retries: fc.integer({ min: 0, max: 2 }) }),
       async (events, limits) => {
-        let at = 0;
-        const jobs = events.map(([gapMs, serviceMs, status], seq) => ({ seq, key: String(seq), arrivalMs: (at += gapMs), payload: { serviceMs, status } }));
+        const jobs = tracedJobs(events);
         const c: Case = { ...limits, baseMs: 10, arrivals: 'trace' };
         const planned = await simulate(jobs, c);
         const promised = await simulate(jobs, { ...c, promised: true });
@@ -391,11 +399,10 @@ test('an executor that plans its attempts gives the results its promises would (
 test('with reuseResults the Result of every job is written into one object, and reads and prints as its own would', async (t) => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.double({ min: 0, max: 50, noNaN: true }), fc.double({ min: 0, max: 30, noNaN: true }), fc.constantFrom(0, 0, 1, 503)), { minLength: 2, maxLength: 40 }),
+      tracedEvents(2),
       fc.record({ rate: fc.constantFrom(Inf, 20), concurrency: fc.integer({ min: 1, max: 4 }), onFull: fc.constantFrom('wait' as const, 'reject' as const), retries: fc.integer({ min: 0, max: 2 }) }),
       async (events, limits) => {
-        let at = 0;
-        const jobs = events.map(([gapMs, serviceMs, status], seq) => ({ seq, key: String(seq), arrivalMs: (at += gapMs), payload: { serviceMs, status } }));
+        const jobs = tracedJobs(events);
         const c: Case = { ...limits, baseMs: 10, arrivals: 'trace' };
         const own = await simulate(jobs, c);
         const reused = await simulate(jobs, { ...c, reuseResults: true });
