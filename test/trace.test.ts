@@ -377,6 +377,36 @@ test('out of order without sort is a TraceError naming the line and the one it p
   });
 });
 
+/**
+ * partial reads events until the error, and returns both: the events handed out before it and its message.
+ */
+async function partial(events: AsyncIterable<TraceEvent | string>): Promise<{ keys: string[]; error: string }> {
+  const keys: string[] = [];
+  try {
+    for await (const e of events) keys.push(typeof e === 'string' ? e : e.key);
+  } catch (err) {
+    return { keys, error: (err as Error).message };
+  }
+  return { keys, error: '' };
+}
+
+test('a batch of lines read at once hands out the events before its first bad line, then that line\'s error', async (t) => {
+  // One batch (one chunk of a stream): the line out of order comes first, the unparsable one after it.
+  const text = ['{"t":1,"key":"a"}', '{"t":2,"key":"b"}', '{"t":1.5,"key":"c"}', 'not json', '{"t":3,"key":"d"}'].join('\n');
+  t.deepEqual(await partial((await readTrace(Readable.from([text]), 'b.jsonl')).events), {
+    keys: ['a', 'b'],
+    error: 'b.jsonl:3: out of order: this event arrives 0.5 s before the one on line 2; sort the trace, or read it with --sort to reorder within a window',
+  });
+  // The unparsable line first: its error, after the events before it (in the same batch, and in batches before).
+  const bad = ['{"t":1,"key":"a"}', '{"t":2,"key":"b"}', '{"t":2,"key":"c" x}', '{"t":1,"key":"d"}'].join('\n');
+  const { keys, error } = await partial((await readTrace(Readable.from([bad]), 'c.jsonl')).events);
+  t.deepEqual(keys, ['a', 'b']);
+  t.regex(error, /^c\.jsonl:3: not valid JSON/);
+  // Read as numbers (mapEvents), the same events come before the same error.
+  const mapped = (await readTrace(Readable.from([text]), 'b.jsonl')).mapEvents((key) => key);
+  t.deepEqual(await partial(mapped), { keys: ['a', 'b'], error: 'b.jsonl:3: out of order: this event arrives 0.5 s before the one on line 2; sort the trace, or read it with --sort to reorder within a window' });
+});
+
 test('sort reorders within the window; ties keep file order', async (t) => {
   const { events } = await readFixture('unordered.jsonl', { sort: true, sortWindow: 1 });
   t.deepEqual(events.map((e) => `${e.key}@${e.tMs}`), ['a@0', 'c@1000', 'b@2000', 'e@2500', 'd@3000']);

@@ -198,7 +198,7 @@ function simulatedJobs(source: TraceSource, file: string, burst: number, service
     checkTokens(tokens, seq, file, burst);
     return new SimJob(seq++, key, tMs === tMs ? tMs : undefined, tokens === tokens ? tokens : undefined, serviceOf(serviceMs === serviceMs ? serviceMs : undefined), status === status ? status : 0);
   };
-  return source.mapEvents?.(make) ?? mapBatches(source.events, (e: TraceEvent) => make(e.key, e.tMs ?? NaN, e.tokens ?? NaN, e.serviceMs ?? NaN, e.status ?? NaN));
+  return source.mapEvents(make);
 }
 
 /** checkTokens refuses an event that takes more tokens than the burst allows (NaN or undefined: one). */

@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { daysInMonth, roundMs, secondsToMs } from './numbers.js';
 
@@ -39,7 +39,7 @@ export function readAccessLog(
   lines: TraceLines,
   file: string,
   options: AccessLogOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   if (options.logFormat !== undefined && !LOG_FORMATS.includes(options.logFormat)) {
     throw new RangeError(`unknown log format ${JSON.stringify(options.logFormat)}: use one of ${LOG_FORMATS.join(', ')}`);
   }

@@ -2,32 +2,16 @@ import { ByteLines } from '../lines.js';
 import { BatchedIterator } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import { formatSeconds } from './numbers.js';
+import { EventRows, type HttpFields, NUMBERS, unpackEvents } from './rows.js';
 
-/** Draft is a TraceEvent still being put together by the pipeline (rebasing and spreading set tMs). */
+/** Draft is a TraceEvent still being put together by a parser. */
 export type Draft = { -readonly [K in keyof TraceEvent]: TraceEvent[K] };
 
 /**
- * Parsed collects the events a parser made, each with the line it came from (so that ordering errors can
- * name it), in two arrays side by side rather than an object per event.
+ * Parsed is what a parser appends its events to, each with the line it came from: an event object
+ * (`push`), or an event's numbers as read (`add`, with no object made for it).
  */
-export class Parsed {
-  readonly events: Draft[] = [];
-  readonly lines: number[] = [];
-
-  get length(): number {
-    return this.events.length;
-  }
-
-  push(event: Draft, line: number): void {
-    this.events.push(event);
-    this.lines.push(line);
-  }
-
-  clear(): void {
-    clear(this.events);
-    clear(this.lines);
-  }
-}
+export type Parsed = EventRows;
 
 /**
  * LineParser turns one format's lines into events. It is fed every line (1-based numbers, any trailing
@@ -57,6 +41,15 @@ export interface LineParser {
 export interface TraceEvents extends AsyncGenerator<TraceEvent, void, undefined> {
   /** nextBatch resolves to the next events (at least one), or undefined at the end of the trace. */
   nextBatch(): Promise<readonly TraceEvent[] | undefined>;
+}
+
+/**
+ * ArrangedEvents are the TraceEvents of {@link arrange}, which also hands them out as they are made: as
+ * rows (`rows`: batches of {@link EventRows}, none empty), the cheaper way through a long trace, with no
+ * object made per event. A trace is read either through `rows` or as events, not both.
+ */
+export interface ArrangedEvents extends TraceEvents {
+  readonly rows: BatchedIterator<EventRows>;
 }
 
 /**
@@ -96,29 +89,45 @@ const ITERABLE_BATCH = 512;
  *
  *   parse ─► order (check, or sort within a window) ─► rebase ─► [spread within a second] ─► events
  *
- * A batch of lines at a time goes through every stage, one line after the other, so the events and the
- * errors come in the same order as if each line were read on its own: the events of the lines before a
- * bad one are handed out, then its error. Memory is bounded by a batch and the sort window (and, for
- * access logs, by the busiest logged second): a trace of any length streams through.
+ * A batch of lines at a time goes through every stage, and the events and the errors come in the same
+ * order as if each line were read on its own: the events of the lines before a bad one are handed out,
+ * then its error. Memory is bounded by a batch and the sort window (and, for access logs, by the busiest
+ * logged second): a trace of any length streams through.
  */
-export function arrange(lines: TraceLines, file: string, parser: LineParser, options: ArrangeOptions & { spreadSeconds?: boolean }): TraceEvents {
+export function arrange(lines: TraceLines, file: string, parser: LineParser, options: ArrangeOptions & { spreadSeconds?: boolean }): ArrangedEvents {
   // Built here, not on the first read, so that bad options throw at the call.
   const order = options.sort === true ? new Sorter(file, sortWindow(options.sortWindow)) : new OrderCheck(file);
   const spread = options.spreadSeconds === true ? new SecondSpreader() : undefined;
   const pipeline = new Pipeline(parser, order, spread);
   const batches = lines instanceof LineBatches ? lines.batches : batchesOf(lines);
-  return new BatchedIterator<TraceEvent>(
+  const rows = new BatchedIterator<EventRows>(
     async (out) => {
       const r = await batches.next();
-      if (r.done === true) {
-        pipeline.end(out);
-        return false;
+      // Room for a row per line, made at once; the rows made before an error are handed out before it.
+      const made = new EventRows(r.done === true ? 0 : r.value.length);
+      try {
+        if (r.done === true) {
+          pipeline.end(made);
+          return false;
+        }
+        pipeline.lines(r.value, made);
+        return true;
+      } finally {
+        if (made.length > 0) out.push(made);
       }
-      pipeline.lines(r.value, out);
-      return true;
     },
     async () => batches.return?.(),
   );
+  const events = new BatchedIterator<TraceEvent>(
+    async (out) => {
+      const batch = await rows.nextBatch();
+      if (batch === undefined) return false;
+      for (let i = 0; i < batch.length; i++) unpackEvents(batch[i]!, out);
+      return true;
+    },
+    () => rows.return(),
+  );
+  return Object.assign(events, { rows });
 }
 
 /**
@@ -147,77 +156,104 @@ async function* batchesOf(lines: AsyncIterable<string> | Iterable<string>): Asyn
   if (batch.length > 0) yield batch;
 }
 
-/** Pipeline is the stages of {@link arrange}, fed lines and appending the events they give to `out`. */
+/**
+ * Pipeline is the stages of {@link arrange}, fed lines and appending the events they give to `out`. When
+ * events are only checked for order and not spread (most traces), the parser writes straight into `out`
+ * and the stages work on them there; otherwise they pass through `#parsed` (and `#ordered`, to spread).
+ */
 class Pipeline {
   readonly #parser: LineParser;
   readonly #order: OrderStage;
   readonly #spread: SecondSpreader | undefined;
+  /** #inPlace: the stages work on the events where the parser wrote them (order checked, not spread). */
+  readonly #inPlace: boolean;
   #lineNo = 0;
   /** The time rebasing subtracts, once the first timed event is out of ordering. */
   #origin: number | undefined;
-  readonly #parsed = new Parsed();
-  readonly #ordered: Draft[] = [];
+  readonly #parsed = new EventRows();
+  readonly #ordered = new EventRows();
 
   constructor(parser: LineParser, order: OrderStage, spread: SecondSpreader | undefined) {
     this.#parser = parser;
     this.#order = order;
     this.#spread = spread;
+    this.#inPlace = order instanceof OrderCheck && spread === undefined;
   }
 
-  /** lines feeds lines in order. It throws at the first bad one, having appended the events before it. */
-  lines(batch: readonly string[] | ByteLines, out: TraceEvent[]): void {
-    if (batch instanceof ByteLines) {
-      if (this.#parser.bytes !== undefined) return this.#byteLines(batch, out);
-      batch = batch.texts();
+  /**
+   * lines feeds lines in order. It throws at the first bad one, having appended the events before it (an
+   * event out of order is found once the batch is parsed: its error comes first, as its line does).
+   */
+  lines(batch: readonly string[] | ByteLines, out: EventRows): void {
+    const parsed = this.#inPlace ? out : this.#parsed;
+    const from = parsed.length;
+    try {
+      if (batch instanceof ByteLines && this.#parser.bytes !== undefined) this.#byteLines(batch, parsed);
+      else this.#textLines(batch instanceof ByteLines ? batch.texts() : batch, parsed);
+    } finally {
+      this.#stage(false, parsed, from, out);
     }
+  }
+
+  #textLines(batch: readonly string[], parsed: EventRows): void {
     const parser = this.#parser;
-    const parsed = this.#parsed;
     for (let i = 0; i < batch.length; i++) {
       const raw = batch[i]!;
-      const lineNo = ++this.#lineNo;
-      parser.line(raw.endsWith('\r') ? raw.slice(0, -1) : raw, lineNo, parsed);
-      if (parsed.length > 0) this.#stage(false, out);
+      parser.line(raw.endsWith('\r') ? raw.slice(0, -1) : raw, ++this.#lineNo, parsed);
     }
   }
 
   /** #byteLines is `lines` for lines read as bytes, given as such to a parser that takes them. */
-  #byteLines(batch: ByteLines, out: TraceEvent[]): void {
+  #byteLines(batch: ByteLines, parsed: EventRows): void {
     const parser = this.#parser;
-    const parsed = this.#parsed;
     const { bytes, starts, ends } = batch;
     for (let i = 0; i < starts.length; i++) {
-      const lineNo = ++this.#lineNo;
       const from = starts[i]!;
       let to = ends[i]!;
       if (to > from && bytes[to - 1] === CR) to--;
-      parser.bytes!(bytes, from, to, lineNo, parsed);
-      if (parsed.length > 0) this.#stage(false, out);
+      parser.bytes!(bytes, from, to, ++this.#lineNo, parsed);
     }
   }
 
   /** end flushes what the parser and the stages hold, once every line is fed. */
-  end(out: TraceEvent[]): void {
-    this.#parser.end(this.#lineNo, this.#parsed);
-    this.#stage(true, out);
+  end(out: EventRows): void {
+    const parsed = this.#inPlace ? out : this.#parsed;
+    const from = parsed.length;
+    this.#parser.end(this.#lineNo, parsed);
+    this.#stage(true, parsed, from, out);
   }
 
-  /** #stage moves what the parser produced through ordering, rebasing and spreading into `out`. */
-  #stage(final: boolean, out: TraceEvent[]): void {
-    const parsed = this.#parsed;
-    const ordered = this.#ordered;
-    const order = this.#order;
-    const { events, lines } = parsed;
-    for (let i = 0; i < events.length; i++) order.push(events[i]!, lines[i]!, ordered);
-    parsed.clear();
-    if (final) order.flush(ordered);
-    const spread = this.#spread;
-    for (let i = 0; i < ordered.length; i++) {
-      const e = ordered[i]!;
-      this.#rebase(e);
-      if (spread === undefined) out.push(e);
-      else spread.push(e, out);
+  /**
+   * #stage moves the events the parser added to `parsed` (from `from` on) through ordering, rebasing and
+   * spreading into `out`. At an event out of order it throws, having moved those before it.
+   */
+  #stage(final: boolean, parsed: EventRows, from: number, out: EventRows): void {
+    if (this.#inPlace) {
+      const order = this.#order as OrderCheck;
+      const ok = order.inOrder(parsed, from);
+      for (let i = from; i < ok; i++) this.#rebase(parsed, i);
+      if (ok < parsed.length) {
+        const line = parsed.lines[ok]!;
+        const tMs = parsed.tMs(ok);
+        parsed.truncate(ok);
+        order.fail(line, tMs);
+      }
+      return;
     }
-    clear(ordered);
+    const spread = this.#spread;
+    const ordered = spread === undefined ? out : this.#ordered;
+    const start = ordered.length;
+    try {
+      for (let i = from; i < parsed.length; i++) this.#order.push(parsed, i, ordered);
+      if (final) this.#order.flush(ordered);
+    } finally {
+      parsed.clear();
+      for (let i = start; i < ordered.length; i++) this.#rebase(ordered, i);
+      if (spread !== undefined) {
+        for (let i = 0; i < ordered.length; i++) spread.push(ordered, i, out);
+        ordered.clear();
+      }
+    }
     if (final) spread?.flush(out);
   }
 
@@ -226,20 +262,16 @@ class Pipeline {
    * It comes before spreading so that spread times are exact (`i * 1000 / n` on a small number, not on
    * epoch milliseconds, where a double keeps only about four decimals).
    */
-  #rebase(e: Draft): void {
-    if (e.tMs === undefined) return;
-    this.#origin ??= this.#parser.absoluteTimes ? e.tMs : 0;
-    if (this.#origin !== 0) e.tMs -= this.#origin;
+  #rebase(rows: EventRows, i: number): void {
+    const tMs = rows.tMs(i);
+    if (tMs !== tMs) return;
+    this.#origin ??= this.#parser.absoluteTimes ? tMs : 0;
+    if (this.#origin !== 0) rows.setTMs(i, tMs - this.#origin);
   }
 }
 
 /** CR is "\r" as a byte. */
 const CR = 0x0d;
-
-/** clear empties a small array in place (faster than setting length, which V8 treats as a slow path). */
-function clear(a: unknown[]): void {
-  while (a.length > 0) a.pop();
-}
 
 function sortWindow(n: number | undefined): number {
   if (n === undefined) return DEFAULT_SORT_WINDOW;
@@ -247,15 +279,15 @@ function sortWindow(n: number | undefined): number {
   return n;
 }
 
-/** OrderStage is given each event with its line, and passes them on in order to `out`. */
+/** OrderStage is given each event (event i of `rows`), and passes them on in order to `out`. */
 interface OrderStage {
-  push(event: Draft, line: number, out: Draft[]): void;
-  flush(out: Draft[]): void;
+  push(rows: EventRows, i: number, out: EventRows): void;
+  flush(out: EventRows): void;
 }
 
 /**
  * OrderCheck passes events through and throws on the first one that arrives before its predecessor. It
- * keeps the previous time as a number: later stages rewrite an event's tMs (rebasing, spreading).
+ * keeps the previous time as a number: later stages rewrite an event's time (rebasing, spreading).
  */
 class OrderCheck implements OrderStage {
   readonly #file: string;
@@ -266,30 +298,50 @@ class OrderCheck implements OrderStage {
     this.#file = file;
   }
 
-  push(event: Draft, line: number, out: Draft[]): void {
-    const t = event.tMs;
-    if (t !== undefined) {
-      if (t < this.#lastMs) {
-        throw new TraceError(
-          this.#file,
-          line,
-          `out of order: this event arrives ${formatSeconds(this.#lastMs - t)} before the one on line ${this.#lastLine}; ` +
-            'sort the trace, or read it with --sort to reorder within a window',
-        );
-      }
-      this.#lastMs = t;
-      this.#lastLine = line;
+  push(rows: EventRows, i: number, out: EventRows): void {
+    if (this.inOrder(rows, i, i + 1) === i) this.fail(rows.lines[i]!, rows.tMs(i));
+    out.copy(rows, i);
+  }
+
+  /** inOrder checks the events of `rows` from `from` (up to `to`) and returns where the first one out of order is (`to` when none is). */
+  inOrder(rows: EventRows, from: number, to = rows.length): number {
+    let lastMs = this.#lastMs;
+    let lastLine = this.#lastLine;
+    let i = from;
+    for (; i < to; i++) {
+      const t = rows.tMs(i);
+      if (t !== t) continue;
+      if (t < lastMs) break;
+      lastMs = t;
+      lastLine = rows.lines[i]!;
     }
-    out.push(event);
+    this.#lastMs = lastMs;
+    this.#lastLine = lastLine;
+    return i;
+  }
+
+  /** fail throws the error of an event, from `line`, arriving at `tMs`: before the last one in order. */
+  fail(line: number, tMs: number): never {
+    throw new TraceError(
+      this.#file,
+      line,
+      `out of order: this event arrives ${formatSeconds(this.#lastMs - tMs)} before the one on line ${this.#lastLine}; ` +
+        'sort the trace, or read it with --sort to reorder within a window',
+    );
   }
 
   flush(): void {}
 }
 
-/** Located is an event with the line it came from: what the sort window holds. */
+/** Located is an event the sort window holds: its line, time (not NaN) and the rest of it, as found. */
 interface Located {
   readonly line: number;
-  readonly event: Draft;
+  readonly tMs: number;
+  readonly key: string;
+  readonly tokens: number;
+  readonly serviceMs: number;
+  readonly status: number;
+  readonly http: HttpFields | undefined;
 }
 
 /**
@@ -302,7 +354,7 @@ class Sorter implements OrderStage {
   readonly #file: string;
   readonly #window: number;
   readonly #heap = new MinHeap();
-  /** The time and line of the last event released (a number: later stages rewrite tMs). */
+  /** The time and line of the last event released (a number: later stages rewrite times). */
   #releasedMs = -Infinity;
   #releasedLine = 0;
 
@@ -311,12 +363,13 @@ class Sorter implements OrderStage {
     this.#window = window;
   }
 
-  push(event: Draft, line: number, out: Draft[]): void {
-    const t = event.tMs;
-    if (t === undefined) {
-      out.push(event);
+  push(rows: EventRows, i: number, out: EventRows): void {
+    const t = rows.tMs(i);
+    if (t !== t) {
+      out.copy(rows, i);
       return;
     }
+    const line = rows.lines[i]!;
     if (t < this.#releasedMs) {
       throw new TraceError(
         this.#file,
@@ -326,26 +379,26 @@ class Sorter implements OrderStage {
           'released; raise --sort-window or sort the trace first',
       );
     }
-    this.#heap.push({ line, event });
+    const at = i * NUMBERS;
+    const n = rows.numbers;
+    this.#heap.push({ line, tMs: t, key: rows.keys[rows.keyAt[i]!]!, tokens: n[at + 1]!, serviceMs: n[at + 2]!, status: n[at + 3]!, http: rows.http?.[i] });
     if (this.#heap.size > this.#window) this.#release(out);
   }
 
-  flush(out: Draft[]): void {
+  flush(out: EventRows): void {
     while (this.#heap.size > 0) this.#release(out);
   }
 
-  #release(out: Draft[]): void {
+  #release(out: EventRows): void {
     const x = this.#heap.pop()!;
-    this.#releasedMs = x.event.tMs!;
+    this.#releasedMs = x.tMs;
     this.#releasedLine = x.line;
-    out.push(x.event);
+    out.add(x.key, x.tMs, x.tokens, x.serviceMs, x.status, x.http, x.line);
   }
 }
 
 function before(a: Located, b: Located): boolean {
-  const ta = a.event.tMs!;
-  const tb = b.event.tMs!;
-  return ta < tb || (ta === tb && a.line < b.line);
+  return a.tMs < b.tMs || (a.tMs === b.tMs && a.line < b.line);
 }
 
 /** MinHeap is a binary heap of located events, earliest (then lowest line) first. */
@@ -396,22 +449,25 @@ class MinHeap {
  * consecutive) and releases the i-th of n at `second + i * 1000 / n`.
  */
 class SecondSpreader {
-  #group: Draft[] = [];
+  readonly #group = new EventRows();
 
-  push(e: Draft, out: TraceEvent[]): void {
-    const first = this.#group[0];
-    if (first !== undefined && (e.tMs === undefined || e.tMs !== first.tMs)) this.flush(out);
-    this.#group.push(e);
+  push(rows: EventRows, i: number, out: EventRows): void {
+    const group = this.#group;
+    if (group.length > 0) {
+      const t = rows.tMs(i);
+      if (t !== t || t !== group.tMs(0)) this.flush(out);
+    }
+    group.copy(rows, i);
   }
 
-  flush(out: TraceEvent[]): void {
+  flush(out: EventRows): void {
     const group = this.#group;
     const n = group.length;
     for (let i = 0; i < n; i++) {
-      const e = group[i]!;
-      if (e.tMs !== undefined) e.tMs += (i * 1000) / n;
-      out.push(e);
+      const t = group.tMs(i);
+      if (t === t) group.setTMs(i, t + (i * 1000) / n);
+      out.copy(group, i);
     }
-    this.#group = [];
+    group.clear();
   }
 }

@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { EventFields, FIELD_NAMES } from './fields.js';
 import { parseDecimal } from './numbers.js';
@@ -19,7 +19,7 @@ export function readCsv(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new CsvParser(file), options);
 }
 
@@ -77,7 +77,7 @@ class CsvParser implements LineParser {
       if (cell === '') continue;
       values[name] = NUMERIC.has(name) ? (parseDecimal(cell.trim()) ?? cell) : cell;
     }
-    out.push(this.#fields.build(lineNo, values), lineNo);
+    this.#fields.build(lineNo, values, out);
   }
 
   end(): void {}

@@ -1,6 +1,7 @@
-import type { Draft } from './arrange.js';
+import type { Parsed } from './arrange.js';
 import { TraceError } from './event.js';
 import { epochNumberToMs, isoToEpochMs, secondsToMs } from './numbers.js';
+import type { HttpFields } from './rows.js';
 
 /**
  * The fields of JSON Lines and CSV traces, and what each means:
@@ -50,68 +51,76 @@ export class EventFields {
   }
 
   /**
-   * build makes the event of one line from its field values: each is a JSON value, or a CSV field (a
-   * number when the column is numeric and the text is a decimal, else the text); undefined when absent.
+   * build adds the event of one line to `out`, from its field values: each is a JSON value, or a CSV field
+   * (a number when the column is numeric and the text is a decimal, else the text); undefined when absent.
    * Each field is read once, as a named property: on values of one shape (a reused FlatFields, or the
-   * objects JSON.parse gives lines with the same fields) that is as fast as the engine reads anything.
+   * objects JSON.parse gives lines with the same fields) that is as fast as the engine reads anything. The
+   * numbers go to `out` as they are, with no object made for the event.
    */
-  build(lineNo: number, v: FieldValues): Draft {
+  build(lineNo: number, v: FieldValues, out: Parsed): void {
     const t = present(v.t);
     const ts = present(v.ts);
     if (t !== undefined && ts !== undefined) this.#fail(lineNo, 'give "t" or "ts", not both');
     const clock = t !== undefined ? 't' : ts !== undefined ? 'ts' : 'none';
     if (clock !== this.#clock) this.#newClock(clock, lineNo);
 
-    const e: Draft = { key: '' };
+    let tMs = NaN;
     if (t !== undefined) {
       if (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t)) this.#fail(lineNo, '"t" must be a number of seconds >= 0');
-      e.tMs = secondsToMs(t);
+      tMs = secondsToMs(t);
     } else if (ts !== undefined) {
       const ms = typeof ts === 'number' ? (Number.isFinite(ts) && ts >= 0 ? epochNumberToMs(ts) : undefined) : typeof ts === 'string' ? isoToEpochMs(ts) : undefined;
       if (ms === undefined) {
         this.#fail(lineNo, '"ts" must be an ISO-8601 date like "2024-05-01T12:00:00.250Z", or epoch seconds or milliseconds');
       }
-      e.tMs = ms;
+      tMs = ms;
     }
-    const key = present(v.key);
-    if (key !== undefined) {
-      if (typeof key !== 'string') this.#fail(lineNo, '"key" must be a string');
-      e.key = key;
-    }
+    let key = present(v.key);
+    if (key === undefined) key = '';
+    else if (typeof key !== 'string') this.#fail(lineNo, '"key" must be a string');
+    let tokens = NaN;
     const n = present(v.n);
     if (n !== undefined) {
       if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) this.#fail(lineNo, '"n" must be a whole number of tokens >= 1');
-      e.tokens = n;
+      tokens = n;
     }
+    let serviceMs = NaN;
     const duration = present(v.duration);
     if (duration !== undefined) {
       if (typeof duration !== 'number' || !(duration >= 0) || !Number.isFinite(duration)) {
         this.#fail(lineNo, '"duration" must be a number of seconds >= 0');
       }
-      e.serviceMs = secondsToMs(duration);
+      serviceMs = secondsToMs(duration);
     }
-    const status = present(v.status);
-    if (status !== undefined) {
-      if (typeof status !== 'number' || !Number.isSafeInteger(status)) {
+    let status = NaN;
+    const s = present(v.status);
+    if (s !== undefined) {
+      if (typeof s !== 'number' || !Number.isSafeInteger(s)) {
         this.#fail(lineNo, '"status" must be an integer (an exit status or an HTTP status)');
       }
-      e.status = status;
+      status = s;
     }
     const method = present(v.method);
-    if (method !== undefined) e.method = this.#text(lineNo, 'method', method);
     const url = present(v.url);
-    if (url !== undefined) e.url = this.#text(lineNo, 'url', url);
     const bodyFile = present(v.bodyFile);
-    if (bodyFile !== undefined) e.bodyFile = this.#text(lineNo, 'bodyFile', bodyFile);
     const headers = present(v.headers);
+    out.add(key as string, tMs, tokens, serviceMs, status, method === undefined && url === undefined && bodyFile === undefined && headers === undefined ? undefined : this.#http(lineNo, method, url, bodyFile, headers), lineNo);
+  }
+
+  /** #http checks and gathers a line's request fields (any of them may be absent). */
+  #http(lineNo: number, method: unknown, url: unknown, bodyFile: unknown, headers: unknown): HttpFields {
+    const f: { -readonly [K in keyof HttpFields]: HttpFields[K] } = {};
+    if (method !== undefined) f.method = this.#text(lineNo, 'method', method);
+    if (url !== undefined) f.url = this.#text(lineNo, 'url', url);
+    if (bodyFile !== undefined) f.bodyFile = this.#text(lineNo, 'bodyFile', bodyFile);
     if (headers !== undefined) {
       const ok =
         Array.isArray(headers) &&
         headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && h[0] !== '' && typeof h[1] === 'string');
       if (!ok) this.#fail(lineNo, '"headers" must be a list of [name, value] pairs of strings, e.g. [["Accept", "text/plain"]]');
-      e.headers = (headers as [string, string][]).map(([name, value]) => [name, value] as const);
+      f.headers = (headers as [string, string][]).map(([name, value]) => [name, value] as const);
     }
-    return e;
+    return f;
   }
 
   /** #newClock records the first event's way of giving times, or fails a later event that differs. */

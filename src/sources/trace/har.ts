@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { isoToEpochMs, roundMs } from './numbers.js';
 
@@ -18,7 +18,7 @@ export function readHar(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new HarParser(file), { ...options, sort: false });
 }
 

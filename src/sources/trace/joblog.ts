@@ -1,5 +1,5 @@
 import { JOBLOG_HEADER } from '../../report/joblog.js';
-import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { parseDecimal, parseInteger, secondsToMs } from './numbers.js';
 
@@ -22,7 +22,7 @@ export function readJoblog(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new JoblogParser(file), { ...options, sort: options.sort ?? true });
 }
 

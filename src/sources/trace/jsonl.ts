@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { EventFields } from './fields.js';
 import { FlatFields, parseFlatFields } from './flat-json.js';
@@ -16,7 +16,7 @@ export function readJsonl(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new JsonlParser(file), options);
 }
 
@@ -49,7 +49,7 @@ class JsonlParser implements LineParser {
   /** #flatLine reads the common flat line without JSON.parse, or says it cannot. */
   #flatLine(data: Buffer, from: number, to: number, lineNo: number, out: Parsed): boolean {
     if (!parseFlatFields(data, from, to, this.#flat)) return false;
-    out.push(this.#fields.build(lineNo, this.#flat), lineNo);
+    this.#fields.build(lineNo, this.#flat, out);
     return true;
   }
 
@@ -57,7 +57,7 @@ class JsonlParser implements LineParser {
   #anyLine(text: string, lineNo: number, out: Parsed): void {
     const obj = parseObject(text, this.#file, lineNo, EXAMPLE);
     if (obj === undefined) return;
-    out.push(this.#fields.build(lineNo, obj), lineNo);
+    this.#fields.build(lineNo, obj, out);
   }
 
   end(): void {}

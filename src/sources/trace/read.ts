@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { ByteLines, readByteLines } from '../lines.js';
 import { readAccessLog, type LogFormat } from './access-log.js';
-import { LineBatches, type ArrangeOptions, type TraceEvents, type TraceLines } from './arrange.js';
-import type { BatchedIterator } from './batched.js';
+import { LineBatches, type ArrangedEvents, type ArrangeOptions, type TraceEvents, type TraceLines } from './arrange.js';
+import { BatchedIterator } from './batched.js';
 import { readCsv } from './csv.js';
 import { detectFormat, isTimed } from './detect.js';
 import { TRACE_FORMATS, TraceError, type TraceFormat } from './event.js';
@@ -11,7 +11,10 @@ import { readJoblog } from './joblog.js';
 import { readJsonl } from './jsonl.js';
 import { readResults } from './results.js';
 import { readUrls } from './urls.js';
+import { type EventRows, type MakeFromEvent, unpackWith } from './rows.js';
 import { readVegeta } from './vegeta.js';
+
+export type { MakeFromEvent } from './rows.js';
 
 export interface ReadTraceOptions extends ArrangeOptions {
   /** format names the trace's format; without it, it is detected from the first line. */
@@ -34,19 +37,22 @@ export interface TraceSource {
    */
   readonly events: TraceEvents;
   /**
-   * mapEvents, where a source has it, is `mapBatches(events, ...)` without the TraceEvents: each event's
-   * numbers (NaN when not given) and key go straight to `make`, in order. A trace read on a thread of its
-   * own arrives as numbers, and an object made of each only to be mapped to another is a tenth of what a
-   * simulation allocates. The request fields (method, url, headers, body) are not handed over. A source is
-   * read either through `events` or through one `mapEvents`, not both.
+   * mapEvents is `mapBatches(events, ...)` without the TraceEvents: each event's numbers (NaN when not
+   * given) and key go straight to `make`, in order. Traces are read as numbers (see EventRows), and an
+   * object made of each event only to be mapped to another is a tenth of what a simulation allocates. The
+   * request fields (method, url, headers, body) are not handed over. A source is read either through
+   * `events` or through one `mapEvents`, not both.
    */
-  readonly mapEvents?: <T>(make: MakeFromEvent<T>) => BatchedIterator<T>;
+  readonly mapEvents: <T>(make: MakeFromEvent<T>) => BatchedIterator<T>;
 }
 
-/** MakeFromEvent makes something of an event's key and numbers (NaN: not given): see TraceSource.mapEvents. */
-export type MakeFromEvent<T> = (key: string, tMs: number, tokens: number, serviceMs: number, status: number) => T;
+/** RowSource is a TraceSource read here, whose events can also be taken as the rows they are read into. */
+export interface RowSource extends TraceSource {
+  /** rows hands out the events as batches of rows (see ArrangedEvents.rows): read through this or the rest. */
+  readonly rows: BatchedIterator<EventRows>;
+}
 
-type Reader = (lines: TraceLines, file: string, options: ReadTraceOptions) => TraceEvents;
+type Reader = (lines: TraceLines, file: string, options: ReadTraceOptions) => ArrangedEvents;
 
 /** READERS maps each format to its reader: a new format is one file and one entry here. */
 const READERS: Record<TraceFormat, Reader> = {
@@ -70,7 +76,7 @@ const READERS: Record<TraceFormat, Reader> = {
  * An empty trace gives no events (format: as named, else `jsonl`). A first line no format matches is a
  * TraceError naming it; every later problem is a TraceError thrown by `events`.
  */
-export async function readTrace(stream: Readable, file: string, options: ReadTraceOptions = {}): Promise<TraceSource> {
+export async function readTrace(stream: Readable, file: string, options: ReadTraceOptions = {}): Promise<RowSource> {
   if (options.format !== undefined && !TRACE_FORMATS.includes(options.format)) {
     throw new RangeError(`unknown trace format ${JSON.stringify(options.format)}: use one of ${TRACE_FORMATS.join(', ')}`);
   }
@@ -106,7 +112,9 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
     }
     format ??= 'jsonl';
     const lines = new LineBatches(replay(head, rest, it));
-    return { format, timed: isTimed(format, first), events: READERS[format](lines, file, options) };
+    const events = READERS[format](lines, file, options);
+    const rows = events.rows;
+    return { format, timed: isTimed(format, first), events, rows, mapEvents: (make) => mapRows(rows, make) };
   } catch (err) {
     await it.return(); // release the stream: nobody will read it
     throw err;
@@ -133,4 +141,17 @@ function replay(
     },
     return: async () => (await more.return?.()) ?? { done: true, value: undefined },
   };
+}
+
+/** mapRows makes what `make` makes of every event of the rows, a batch at a time. */
+function mapRows<T>(rows: BatchedIterator<EventRows>, make: MakeFromEvent<T>): BatchedIterator<T> {
+  return new BatchedIterator<T>(
+    async (out) => {
+      const batch = await rows.nextBatch();
+      if (batch === undefined) return false;
+      for (let i = 0; i < batch.length; i++) unpackWith(batch[i]!, out, make);
+      return true;
+    },
+    () => rows.return(),
+  );
 }

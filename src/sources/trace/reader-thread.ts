@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { UsageError } from '../../errors.js';
 import { TraceError } from './event.js';
 import { readTrace } from './read.js';
-import { packEvents, type ReaderData, type ReaderMessage, type ReplayMessage } from './thread-protocol.js';
+import { packRows, type ReaderData, type ReaderMessage, type ReplayMessage } from './thread-protocol.js';
 
 /**
  * The body of a trace-reading thread (see threaded.ts): it reads and parses the trace with readTrace and
@@ -56,20 +56,21 @@ async function read(): Promise<void> {
   try {
     const source = await readTrace(createReadStream(data.path), data.name, data.options);
     post({ type: 'head', format: source.format, timed: source.timed });
-    const events = source.events;
+    const rows = source.rows;
     for (;;) {
       while (room <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
       if (stopped) {
-        await events.return();
+        await rows.return();
         break;
       }
-      const batch = await events.nextBatch();
+      const batch = await rows.nextBatch();
       if (batch === undefined) {
         post({ type: 'end' });
         break;
       }
-      room--;
-      post(packEvents(batch));
+      // Mostly one batch of rows: a few hundred events, a message (room is counted in messages).
+      room -= batch.length;
+      for (const r of batch) post(packRows(r));
     }
   } catch (err) {
     const e = err as Error;

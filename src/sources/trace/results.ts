@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { parseObject } from './jsonl.js';
 import { roundMs } from './numbers.js';
@@ -21,7 +21,7 @@ export function readResults(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new ResultsParser(file), { ...options, sort: options.sort ?? true });
 }
 

@@ -4,7 +4,8 @@ import { BatchedIterator } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import type { MakeFromEvent, ReadTraceOptions, TraceSource } from './read.js';
 import { newReader, takeReaderAhead } from './reader-start.js';
-import { type ReaderData, type ReaderMessage, type ReplayMessage, unpackEvents, unpackWith } from './thread-protocol.js';
+import { type PackedEvents, unpackEvents, unpackWith } from './rows.js';
+import type { ReaderData, ReaderMessage, ReplayMessage } from './thread-protocol.js';
 
 /**
  * AHEAD: batches (of a few hundred events) the reading thread may run ahead: memory stays bounded (some ten
@@ -69,7 +70,7 @@ export async function readTraceThreaded(path: string, name: string, options: Rea
   let done = false;
   let taken = 0;
   /** batches makes a BatchedIterator of what `unpack` makes of the posted batches. */
-  const batches = <T>(unpack: (m: Extract<ReaderMessage, { type: 'batch' }>, out: T[]) => void): BatchedIterator<T> =>
+  const batches = <T>(unpack: (m: PackedEvents, out: T[]) => void): BatchedIterator<T> =>
     new BatchedIterator<T>(
       async (out) => {
         if (done) return false;

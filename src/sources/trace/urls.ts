@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 
 /**
@@ -10,7 +10,7 @@ export function readUrls(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new UrlsParser(file), options);
 }
 

@@ -1,4 +1,4 @@
-import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type TraceEvents, type TraceLines } from './arrange.js';
+import { arrange, type ArrangeOptions, type Draft, type LineParser, type Parsed, type ArrangedEvents, type TraceLines } from './arrange.js';
 import { TraceError } from './event.js';
 import { isHttpUrl } from './urls.js';
 
@@ -22,7 +22,7 @@ export function readVegeta(
   lines: TraceLines,
   file: string,
   options: ArrangeOptions = {},
-): TraceEvents {
+): ArrangedEvents {
   return arrange(lines, file, new VegetaParser(file), options);
 }
 
