@@ -106,6 +106,20 @@ test('--assert: a misspelt metric or a time without a unit is a usage error nami
   usageError(t, bare, /^throttle: --assert: missing unit in "p99\(latency\) < 5": use a duration such as 5ms or 5s$/);
 });
 
+test('an event taking more tokens than a bucket holds is a usage error naming the flag: --burst, or --per-key-burst', async (t) => {
+  const dir = tempDir();
+  const trace = writeTrace(dir, 'heavy.jsonl', [{ t: 0, key: 'a' }, { t: 0.1, key: 'b', n: 3 }]);
+  const [shared, perKey, enough] = await Promise.all([
+    throttle(['bench', '-r', '10/s', '-b', '2', trace]),
+    throttle(['bench', '-r', '10/s', '-b', '5', '--per-key-rate', '1/s', trace]),
+    throttle(['bench', '--json', '-r', '10/s', '-b', '5', '--per-key-rate', '1/s', '--per-key-burst', '3', trace]),
+  ]);
+  usageError(t, shared, /^throttle: .*heavy\.jsonl: event 2 takes 3 tokens, more than --burst 2 allows: raise --burst$/);
+  usageError(t, perKey, /^throttle: .*heavy\.jsonl: event 2 takes 3 tokens, more than --per-key-burst 1 allows: raise --per-key-burst$/);
+  t.is(enough.code, 0, enough.stderr);
+  t.is((JSON.parse(enough.stdout) as Report).jobs.succeeded, 2);
+});
+
 /** parseMs reads a time as the sweep table prints it: 673ms, 2.51s, 1.5m. */
 function parseMs(text: string): number {
   const m = /^([\d.]+)(µs|ms|s|m)$/.exec(text);

@@ -141,7 +141,7 @@ async function simulate(
   const clock = new ManualClock(0);
   const serviceRandom = mulberry32(deriveSeed(s.seed, 1));
   const scheduler = new Scheduler<SimulatedWork>(
-    simulatedJobs(source, s.trace, limits.burst, (serviceMs) => serviceMs ?? (service === undefined ? 0 : sampleService(service, serviceRandom))),
+    simulatedJobs(source, s.trace, limits.burst, perKeyBurstOf(s), (serviceMs) => serviceMs ?? (service === undefined ? 0 : sampleService(service, serviceRandom))),
     new SimulatedExecutor({ clock, ...(s.timeoutMs === Infinity ? {} : { timeoutMs: s.timeoutMs }), retryOn: retryableStatus }),
     {
       clock,
@@ -191,22 +191,31 @@ class SimJob implements Job<SimulatedWork>, SimulatedWork {
  * from the numbers a reading thread sends (mapEvents): a trace of millions of events would otherwise pay for
  * an async generator's round trip per event, twice, and for an object per event made only to be mapped.
  */
-function simulatedJobs(source: TraceSource, file: string, burst: number, serviceOf: (serviceMs: number | undefined) => number): BatchedIterator<Job<SimulatedWork>> {
+function simulatedJobs(source: TraceSource, file: string, burst: number, perKeyBurst: number | undefined, serviceOf: (serviceMs: number | undefined) => number): BatchedIterator<Job<SimulatedWork>> {
   let seq = 0;
   // The event's numbers, NaN when not given (as mapEvents hands them over).
   const make = (key: string, tMs: number, tokens: number, serviceMs: number, status: number): Job<SimulatedWork> => {
-    checkTokens(tokens, seq, file, burst);
+    checkTokens(tokens, seq, file, burst, perKeyBurst);
     return new SimJob(seq++, key, tMs === tMs ? tMs : undefined, tokens === tokens ? tokens : undefined, serviceOf(serviceMs === serviceMs ? serviceMs : undefined), status === status ? status : 0);
   };
   return source.mapEvents(make);
 }
 
-/** checkTokens refuses an event that takes more tokens than the burst allows (NaN or undefined: one). */
-function checkTokens(tokens: number | undefined, seq: number, file: string, burst: number): void {
-  if (tokens !== undefined && tokens > burst) {
-    // (A per-key burst below n is caught by the scheduler, naming the key.)
-    throw new UsageError(`${file}: event ${seq + 1} takes ${tokens} tokens, more than --burst ${burst} allows: raise --burst`);
+/**
+ * checkTokens refuses an event that takes more tokens than a bucket it passes can ever hold: the shared one
+ * (`burst`) or its key's (`perKeyBurst`, with --per-key-rate). NaN or undefined tokens: one.
+ */
+function checkTokens(tokens: number | undefined, seq: number, file: string, burst: number, perKeyBurst: number | undefined): void {
+  if (tokens === undefined || !(tokens > 1)) return;
+  if (tokens > burst) throw new UsageError(`${file}: event ${seq + 1} takes ${tokens} tokens, more than --burst ${burst} allows: raise --burst`);
+  if (perKeyBurst !== undefined && tokens > perKeyBurst) {
+    throw new UsageError(`${file}: event ${seq + 1} takes ${tokens} tokens, more than --per-key-burst ${perKeyBurst} allows: raise --per-key-burst`);
   }
+}
+
+/** perKeyBurstOf is the size of every key's own bucket, when there is one (--per-key-rate). */
+function perKeyBurstOf(s: BenchSettings): number | undefined {
+  return s.perKey === undefined || s.perKey.ratePerSec === Infinity ? undefined : s.perKey.burst;
 }
 
 /** sweep runs the simulation once per point of the grid and returns the table. */
@@ -317,9 +326,10 @@ async function replay(
 
 function requestJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent) => number | undefined): AsyncGenerator<Job<HttpPayload>> {
   const target = s.target!;
+  const perKeyBurst = perKeyBurstOf(s);
   let seq = 0;
   return mapBatches(source.events, (e): Job<HttpPayload> => {
-    checkTokens(e.tokens, seq, s.trace, s.burst);
+    checkTokens(e.tokens, seq, s.trace, s.burst, perKeyBurst);
     let method = e.method ?? 'GET';
     let path = e.url;
     if (path === undefined) {
@@ -346,9 +356,10 @@ function requestJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent)
 }
 
 function commandJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent) => number | undefined): AsyncGenerator<Job<CommandPayload>> {
+  const perKeyBurst = perKeyBurstOf(s);
   let seq = 0;
   return mapBatches(source.events, (e): Job<CommandPayload> => {
-    checkTokens(e.tokens, seq, s.trace, s.burst);
+    checkTokens(e.tokens, seq, s.trace, s.burst, perKeyBurst);
     const argv = s.command.map((a) => a.split('{}').join(e.key));
     const arrivalMs = due(e);
     const job: Job<CommandPayload> = { seq, key: e.key, ...(arrivalMs === undefined ? {} : { arrivalMs }), payload: { file: argv[0]!, args: argv.slice(1) } };
