@@ -529,8 +529,12 @@ for (const [expr, ok, actual] of HOLDS) {
 }
 
 test('achieved against offered fails when the offered rate is unknown', (t) => {
-  const r = evaluate(parseAssertion('achieved >= 0% offered'), { ...REPORT, throughput: { offered: null, achieved: 1, attempts: 1 } });
+  const unknown = { ...REPORT, throughput: { offered: null, achieved: 1, attempts: 1 } };
+  const r = evaluate(parseAssertion('achieved >= 0% offered'), { ...unknown, jobs: { ...REPORT.jobs, total: 1 } });
   t.deepEqual(r, { ok: false, text: 'achieved >= 0% offered', actual: '1.00/s, offered rate unknown (fewer than two jobs)' });
+  // Two jobs or more, all arriving at one instant: no span to divide by.
+  const atOnce = evaluate(parseAssertion('achieved >= 0% offered'), { ...unknown, jobs: { ...REPORT.jobs, total: 10 } });
+  t.is(atOnce.actual, '1.00/s, offered rate unknown (every job arrived at one instant)');
 });
 
 const MALFORMED: Array<[string, string]> = [

@@ -32,7 +32,10 @@ export interface Summary {
   };
   readonly elapsedMs: number;
   readonly throughput: {
-    /** offered is arrivals per second over the span from the first arrival to the last; null below two jobs. */
+    /**
+     * offered is arrivals per second over the span from the first arrival to the last; null below two jobs,
+     * or when every job arrived at one instant.
+     */
     readonly offered: number | null;
     /** achieved is succeeded jobs per second of the whole run. */
     readonly achieved: number;

@@ -185,7 +185,8 @@ export function evaluate(a: Assertion, report: Report): AssertionResult {
       const { achieved, offered } = report.throughput;
       if (!a.ofOffered) return { ok: compare(achieved, a.op, a.value), text: a.text, actual: formatRate(achieved) };
       if (offered === null || offered <= 0) {
-        return { ok: false, text: a.text, actual: `${formatRate(achieved)}, offered rate unknown (fewer than two jobs)` };
+        const why = report.jobs.total < 2 ? 'fewer than two jobs' : 'every job arrived at one instant';
+        return { ok: false, text: a.text, actual: `${formatRate(achieved)}, offered rate unknown (${why})` };
       }
       const ok = compare(achieved * 100, a.op, a.value * offered);
       return { ok, text: a.text, actual: `${formatRate(achieved)}, ${percentText((achieved / offered) * 100)} of ${formatRate(offered)} offered` };

@@ -67,6 +67,8 @@ export async function startThrottle(args: readonly string[], opts?: RunOptions):
 export interface TraceLine {
   readonly t?: number;
   readonly key?: string;
+  /** n is the tokens the event takes. */
+  readonly n?: number;
   readonly duration?: number;
   readonly status?: number;
 }

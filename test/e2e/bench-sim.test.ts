@@ -1,10 +1,10 @@
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHgrm } from '../../src/report/hgrm.js';
 import type { Report } from '../../src/report/json.js';
 import { benchJson, startThrottle, throttle, type TraceLine, usageError, within, writeTrace } from './bench-fixture.js';
-import { fixture, lines, type RunResult, tempDir } from './helpers.js';
+import { fixture, lines, type RunResult, tempDir, waitFor } from './helpers.js';
 
 // `throttle bench` in virtual time (the default) and what comes out of it: reports, assertions, sweeps,
 // histograms. The simulation is exact, so these tests assert exact values and take no real time beyond
@@ -118,6 +118,26 @@ test('an event taking more tokens than a bucket holds is a usage error naming th
   usageError(t, perKey, /^throttle: .*heavy\.jsonl: event 2 takes 3 tokens, more than --per-key-burst 1 allows: raise --per-key-burst$/);
   t.is(enough.code, 0, enough.stderr);
   t.is((JSON.parse(enough.stdout) as Report).jobs.succeeded, 2);
+});
+
+test('Ctrl-C stops a simulation: the report of the events it took, a line on stderr, exit 130', async (t) => {
+  const dir = tempDir();
+  // 20,000 events failing with 503, each retried up to 100 times: a few seconds of simulation.
+  const trace = writeTrace(dir, 'failing.jsonl', Array.from({ length: 20_000 }, (_, i) => ({ t: i / 1000, status: 503 })));
+  const output = join(dir, 'results.jsonl');
+  const args = ['bench', '--json', '-r', '100000/s', '-j', '64', '--retries', '100', '--backoff-base', '1ms', '--backoff-max', '10ms', '--output', output, trace];
+  const { child, result } = await startThrottle(args, { timeoutMs: 60_000 });
+  await waitFor(() => existsSync(output) && readFileSync(output, 'utf8').split('\n').length > 100, '100 jobs to end');
+  child.kill('SIGINT');
+  const run = await result;
+  t.is(run.code, 130, run.stderr);
+  const report = JSON.parse(run.stdout) as Report;
+  t.true(report.jobs.total < 20_000, 'every event was taken');
+  t.true(report.jobs.interrupted > 0, 'no job was interrupted (those backing off are)');
+  t.is(report.jobs.failed + report.jobs.interrupted, report.jobs.total);
+  t.is(run.stderr, `throttle: interrupted after ${report.jobs.total} events of the trace (${report.jobs.interrupted} of them did not finish)\n`);
+  // Every job taken is in the Result stream, whole lines.
+  t.is(readFileSync(output, 'utf8').trimEnd().split('\n').length, report.jobs.total);
 });
 
 /** parseMs reads a time as the sweep table prints it: 673ms, 2.51s, 1.5m. */

@@ -1,7 +1,7 @@
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ManualClock } from '../../core/clock.js';
-import { Scheduler } from '../../engine/scheduler.js';
+import { type RunStats, Scheduler } from '../../engine/scheduler.js';
 import { runSimulated } from '../../engine/simulate.js';
 import type { Executor, Job } from '../../engine/types.js';
 import { ExitCode, UsageError } from '../../errors.js';
@@ -22,6 +22,7 @@ import type { TraceSource } from '../../sources/trace/read.js';
 import { type ServiceDist, parseServiceDist, sampleService } from '../../sources/trace/service.js';
 import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe } from '../input.js';
+import { watchInterrupts } from '../interrupts.js';
 import { openTrace } from '../trace-input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf, simulatedLimits } from '../limits.js';
@@ -47,8 +48,8 @@ interface Limits {
  * benchCommand is `throttle bench`: a trace replayed through the scheduler, in virtual time (the default)
  * or for real against a URL or a command; a text report (or JSON with --json), optional files, and
  * --assert checks. With --sweep, the simulation runs over a grid and prints a table. Exit status: 0, 1
- * when some job failed in a real replay, 3 when an assertion failed, 130 when a real replay was
- * interrupted (its report, of the events it took, is printed all the same).
+ * when some job failed in a real replay, 3 when an assertion failed, 130 when the replay (simulated or
+ * real) was interrupted (its report, of the events it took, is printed all the same).
  */
 export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetched?: Promise<TraceSource>): Promise<number> {
   exitOnBrokenPipe(io.stdout);
@@ -76,7 +77,7 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
   let interrupted = false;
   if (s.mode === 'simulate') {
     const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
-    ({ report, data } = await simulate(s, s, await open(), service, results));
+    ({ report, data, interrupted } = await simulate(s, s, await open(), service, results, true));
     if (results !== undefined && results !== io.stdout) await new Promise((resolve) => (results as WriteStream).end(resolve));
     if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
   } else {
@@ -137,7 +138,8 @@ async function simulate(
   source: TraceSource,
   service: ServiceDist | undefined,
   results?: NodeJS.WritableStream,
-): Promise<{ report: Report; data: RunData }> {
+  interruptible = false,
+): Promise<{ report: Report; data: RunData; interrupted: boolean }> {
   const clock = new ManualClock(0);
   const serviceRandom = mulberry32(deriveSeed(s.seed, 1));
   const scheduler = new Scheduler<SimulatedWork>(
@@ -162,11 +164,20 @@ async function simulate(
     metrics.add(e.result);
     results?.write(`${JSON.stringify(e.result)}\n`);
   }, ['done']);
-  const stats = await runSimulated(scheduler, clock);
-  moving.dispose();
+  // Ctrl-C stops taking events: those waiting end as interrupted, those in service finish (in virtual
+  // time, at once); a second one ends them too. Nothing runs for real, so there is nothing to signal.
+  const signals = interruptible ? watchInterrupts(scheduler, { terminate: () => undefined, kill: () => undefined }, 0) : undefined;
+  let stats: RunStats;
+  try {
+    stats = await runSimulated(scheduler, clock);
+  } finally {
+    signals?.dispose();
+    moving.dispose();
+  }
   const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
   const moved = moving.summary(stats.endMs);
-  return { report: { ...buildReport(s.trace, 'simulated', benchConfig(s, limits, source.format), data.summary), ...(moved === undefined ? {} : { limits: moved }) }, data };
+  const report = { ...buildReport(s.trace, 'simulated', benchConfig(s, limits, source.format), data.summary), ...(moved === undefined ? {} : { limits: moved }) };
+  return { report, data, interrupted: signals?.interrupted === true };
 }
 
 /**
