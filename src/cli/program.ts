@@ -174,7 +174,7 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
   )
     .addOption(new Option('--format <format>', 'trace format (default: detected)').choices(['jsonl', 'csv', 'access-log', 'har', 'joblog', 'results', 'urls', 'vegeta']))
     .option('--sort', 'accept events out of order within a window (on by default for results and job logs)')
-    .option('--sort-window <n>', 'how many events --sort may hold to reorder', '10000')
+    .option('--sort-window <n>', 'how many events --sort may hold to reorder (implies --sort; default: 10000)')
     .addOption(new Option('--log-format <layout>', 'access log layout').choices(['common', 'combined', 'nginx-timed', 'apache-timed']))
     .option('--simulate', 'replay in virtual time (the default without --target or a command)')
     .option('--target <url>', 'replay for real: each event a request to this URL (key "METHOD /path")')

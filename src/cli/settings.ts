@@ -621,6 +621,8 @@ export function benchSettings(trace: string | undefined, command: readonly strin
   const speed = o.speed === undefined ? 1 : Number(o.speed);
   if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed: invalid value "${o.speed}": use a factor > 0, e.g. --speed 2 (twice as fast) or --speed 0.5`);
   const sweep = (o.sweep ?? []).map(parseSweep);
+  const twice = sweep.find((a, i) => sweep.findIndex((b) => b.name === a.name) !== i);
+  if (twice !== undefined) throw new UsageError(`--sweep: ${twice.name} is given twice: list all its values in one, e.g. --sweep ${twice.name}=${twice.name === 'rate' ? '10/s,20/s' : '1,10'}`);
   if (base.redis !== undefined && mode === 'simulate') throw new UsageError('--redis shares limits between real runs: bench --simulate replays in virtual time; replay for real with --target <url> or a command after --');
   if (o.control !== undefined && mode === 'simulate') throw new UsageError('--control changes limits while a real run goes on: the simulation takes no --control (use --rate with a plan)');
   if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
@@ -631,7 +633,8 @@ export function benchSettings(trace: string | undefined, command: readonly strin
     ...base,
     trace,
     format: o.format,
-    sort: o.sort === true ? true : undefined,
+    // A window is a window to sort in: naming one asks for sorting.
+    sort: o.sort === true || o.sortWindow !== undefined ? true : undefined,
     sortWindow: o.sortWindow === undefined ? undefined : integer('--sort-window', o.sortWindow, 1, '--sort-window 10000'),
     logFormat: o.logFormat,
     mode,

@@ -175,6 +175,12 @@ test('--sweep with a trace on stdin is a usage error (it replays the trace once 
   usageError(t, run, /^throttle: --sweep replays the trace once per grid point: give a trace file, not stdin$/);
 });
 
+test('--sweep naming a setting twice is a usage error (the second would hide the first)', async (t) => {
+  const trace = writeTrace(tempDir(), 'two.jsonl', [{ t: 0 }, { t: 0.1 }]);
+  const run = await throttle(['bench', '--sweep', 'burst=1', '--sweep', 'rate=10/s', '--sweep', 'burst=2,5', trace]);
+  usageError(t, run, /^throttle: --sweep: burst is given twice: list all its values in one, e\.g\. --sweep burst=1,10$/);
+});
+
 test('--hgrm parses back with every job counted; --html is one self-contained file with an svg', async (t) => {
   const dir = tempDir();
   const trace = writeTrace(dir, 'h.jsonl', Array.from({ length: 50 }, (_, i) => ({ t: i * 0.02, key: `k${i}`, duration: (5 + (i % 7) * 10) / 1000 })));

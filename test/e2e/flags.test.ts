@@ -41,6 +41,13 @@ test('bench --sort-window bounds how far events may be out of order', async (t) 
   t.is(narrow.code, 2);
   t.regex(narrow.stderr, /t\.jsonl:\d+: /);
   t.is(narrow.stderr.trim().split('\n').length, 1);
+  // A window given alone asks for sorting; without either, the first event out of order is an error.
+  const windowOnly = await runThrottle(['bench', '--sort-window', '10', '--json', trace]);
+  t.is(windowOnly.code, 0, windowOnly.stderr);
+  t.is((JSON.parse(windowOnly.stdout) as Report).jobs.total, 4);
+  const unsorted = await runThrottle(['bench', '--json', trace]);
+  t.is(unsorted.code, 2);
+  t.regex(unsorted.stderr, /^throttle: .*t\.jsonl:2: out of order/);
 });
 
 test('trace gen --burst-size groups that many events at one instant', async (t) => {
