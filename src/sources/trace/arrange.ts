@@ -1,5 +1,5 @@
 import { ByteLines } from '../lines.js';
-import { BatchedIterator } from './batched.js';
+import { BatchedIterator, unpackBatches } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import { formatSeconds } from './numbers.js';
 import { EventRows, type HttpFields, NUMBERS, unpackEvents } from './rows.js';
@@ -118,16 +118,7 @@ export function arrange(lines: TraceLines, file: string, parser: LineParser, opt
     },
     async () => batches.return?.(),
   );
-  const events = new BatchedIterator<TraceEvent>(
-    async (out) => {
-      const batch = await rows.nextBatch();
-      if (batch === undefined) return false;
-      for (let i = 0; i < batch.length; i++) unpackEvents(batch[i]!, out);
-      return true;
-    },
-    () => rows.return(),
-  );
-  return Object.assign(events, { rows });
+  return Object.assign(unpackBatches<EventRows, TraceEvent>(rows, unpackEvents), { rows });
 }
 
 /**

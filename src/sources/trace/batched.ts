@@ -142,3 +142,19 @@ export function mapBatches<T, U>(from: Batches<T>, map: (item: T) => U): Batched
     () => from.return(),
   );
 }
+
+/**
+ * unpackBatches is mapBatches for items that each stand for several (a batch of rows, say): `unpack`
+ * appends what an item holds to `out`. An error comes after what was unpacked before it.
+ */
+export function unpackBatches<T, U>(from: Batches<T>, unpack: (item: T, out: U[]) => void): BatchedIterator<U> {
+  return new BatchedIterator<U>(
+    async (out) => {
+      const batch = await from.nextBatch();
+      if (batch === undefined) return false;
+      for (let i = 0; i < batch.length; i++) unpack(batch[i]!, out);
+      return true;
+    },
+    () => from.return(),
+  );
+}

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { ByteLines, readByteLines } from '../lines.js';
 import { readAccessLog, type LogFormat } from './access-log.js';
 import { LineBatches, type ArrangedEvents, type ArrangeOptions, type TraceEvents, type TraceLines } from './arrange.js';
-import { BatchedIterator } from './batched.js';
+import { type BatchedIterator, unpackBatches } from './batched.js';
 import { readCsv } from './csv.js';
 import { detectFormat, isTimed } from './detect.js';
 import { TRACE_FORMATS, TraceError, type TraceFormat } from './event.js';
@@ -10,8 +10,8 @@ import { readHar } from './har.js';
 import { readJoblog } from './joblog.js';
 import { readJsonl } from './jsonl.js';
 import { readResults } from './results.js';
-import { readUrls } from './urls.js';
 import { type EventRows, type MakeFromEvent, unpackWith } from './rows.js';
+import { readUrls } from './urls.js';
 import { readVegeta } from './vegeta.js';
 
 export type { MakeFromEvent } from './rows.js';
@@ -114,7 +114,7 @@ export async function readTrace(stream: Readable, file: string, options: ReadTra
     const lines = new LineBatches(replay(head, rest, it));
     const events = READERS[format](lines, file, options);
     const rows = events.rows;
-    return { format, timed: isTimed(format, first), events, rows, mapEvents: (make) => mapRows(rows, make) };
+    return { format, timed: isTimed(format, first), events, rows, mapEvents: (make) => unpackBatches(rows, (r, out) => unpackWith(r, out, make)) };
   } catch (err) {
     await it.return(); // release the stream: nobody will read it
     throw err;
@@ -143,15 +143,3 @@ function replay(
   };
 }
 
-/** mapRows makes what `make` makes of every event of the rows, a batch at a time. */
-function mapRows<T>(rows: BatchedIterator<EventRows>, make: MakeFromEvent<T>): BatchedIterator<T> {
-  return new BatchedIterator<T>(
-    async (out) => {
-      const batch = await rows.nextBatch();
-      if (batch === undefined) return false;
-      for (let i = 0; i < batch.length; i++) unpackWith(batch[i]!, out, make);
-      return true;
-    },
-    () => rows.return(),
-  );
-}
