@@ -184,6 +184,11 @@ const errors: Array<[string, () => unknown, string]> = [
   ['--retry-on empty', run(echo, { retryOn: '' }), '--retry-on: invalid exit codes "": use e.g. --retry-on 1,75 or --retry-on 1-255'],
   ['--kill-after', run(echo, { killAfter: 'soon' }), '--kill-after: invalid duration "soon": use e.g. 250ms, 1.5s, 2m or 1h30m'],
   ['--halt', run(echo, { halt: 'never' }), '--halt: invalid value "never": use e.g. now,fail=1 or soon,fail=3 or now,fail=10%'],
+  ['--joblog empty', run(echo, { joblog: '' }), '--joblog: the file name is empty: e.g. --joblog jobs.log'],
+  ['--report empty', limits({ report: '' }), '--report: the file name is empty: e.g. --report report.json'],
+  ['--output empty', limits({ output: '' }), '--output: the file name is empty: e.g. --output results.jsonl'],
+  ['--control empty', limits({ control: '' }), '--control: the file name is empty: e.g. --control limits.conf'],
+  ['--control in no folder', limits({ control: '/nonexistent-folder/limits.conf' }), '--control /nonexistent-folder/limits.conf: there is no folder /nonexistent-folder for it: e.g. --control limits.conf'],
 ];
 
 for (const [what, call, message] of errors) {

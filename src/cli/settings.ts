@@ -191,18 +191,43 @@ function oneOf<T extends string>(flag: string, text: string, choices: readonly T
   throw new UsageError(`${flag}: invalid value "${text}": use one of ${choices.join(', ')}`);
 }
 
+/** EXAMPLE_FILES: a file name to show for each flag that writes one. */
+const EXAMPLE_FILES: Readonly<Record<string, string>> = {
+  '--report': 'report.json',
+  '--output': 'results.jsonl',
+  '--record': 'trace.jsonl',
+  '--joblog': 'jobs.log',
+  '--hgrm': 'latency.hgrm',
+  '--html': 'report.html',
+  '-o, --out': 'trace.jsonl',
+};
+
 /**
  * writable checks up front that an output file can be written (its folder exists and is writable, and it
  * is not a folder itself), so a typo fails before any job runs rather than after all of them.
  */
 export function writable(flag: string, file: string | undefined): string | undefined {
   if (file === undefined || file === '-') return file;
+  if (file === '') throw new UsageError(`${flag}: the file name is empty: e.g. ${flag.split(', ').at(-1)!} ${EXAMPLE_FILES[flag] ?? 'out.txt'}`);
   try {
     if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) throw new UsageError(`${flag} ${file}: is a folder, not a file`);
     accessSync(dirname(file), fsConstants.W_OK);
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`${flag} ${file}: cannot write there (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return file;
+}
+
+/**
+ * controlFile checks --control's file: it need not exist yet (it is read whenever it appears or changes),
+ * but its folder must, or it never could.
+ */
+function controlFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  if (file === '') throw new UsageError('--control: the file name is empty: e.g. --control limits.conf');
+  if (statSync(dirname(file), { throwIfNoEntry: false })?.isDirectory() !== true) {
+    throw new UsageError(`--control ${file}: there is no folder ${dirname(file)} for it: e.g. --control limits.conf`);
   }
   return file;
 }
@@ -254,7 +279,7 @@ export function limitSettings(o: RawLimitOptions): LimitSettings & ReportSetting
     keyTemplate: redis === undefined ? o.key : undefined,
     perKey,
     ...(redis === undefined ? {} : { redis }),
-    controlFile: o.control,
+    controlFile: controlFile(o.control),
     burst: integer('-b, --burst', o.burst ?? DEFAULTS.burst, 1, '-b 10'),
     concurrency,
     onFull: oneOf('--on-full', o.onFull ?? DEFAULTS.onFull, ['wait', 'reject'] as const),

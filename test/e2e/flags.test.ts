@@ -96,3 +96,28 @@ test('help written to a pipe nobody reads any more ends quietly with 141, as SIG
     t.is(stderr, '', args.join(' '));
   }
 });
+
+test('an empty file name for a file to write, or for --control, is a one-line usage error before anything runs', async (t) => {
+  const dir = tempDir();
+  const trace = join(dir, 't.jsonl');
+  writeFileSync(trace, '{"t": 0}\n');
+  const runs = await Promise.all([
+    runThrottle(['bench', '--hgrm', '', trace]),
+    runThrottle(['report', '--html', '', trace]),
+    runThrottle(['--output', '', '--', 'true']),
+    runThrottle(['--control', '', '--', 'true']),
+    runThrottle(['trace', 'gen', '--pattern', 'constant', '--rate', '1/s', '--duration', '1s', '--out', '']),
+  ]);
+  const expected = [
+    'throttle: --hgrm: the file name is empty: e.g. --hgrm latency.hgrm',
+    'throttle: --html: the file name is empty: e.g. --html report.html',
+    'throttle: --output: the file name is empty: e.g. --output results.jsonl',
+    'throttle: --control: the file name is empty: e.g. --control limits.conf',
+    'throttle: -o, --out: the file name is empty: e.g. --out trace.jsonl',
+  ];
+  runs.forEach((run, i) => {
+    t.is(run.code, 2, run.stderr);
+    t.is(run.stdout, '');
+    t.is(run.stderr, `${expected[i]}\n`);
+  });
+});
