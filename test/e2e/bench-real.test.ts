@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Report } from '../../src/report/json.js';
 import { benchJson, holdQuiet, type TraceLine, writeTrace } from './bench-fixture.js';
@@ -104,6 +104,27 @@ test.serial('a real replay against a loopback server throttles as the simulation
   t.true(server.stats.requests.every((r) => r.method === 'GET' && r.path === '/' && r.query['delay'] === '30'));
   t.true(real.serviceMs.min >= 29, `service min ${real.serviceMs.min} ms, the server waits 30 ms`);
   t.true(server.stats.maxOpen <= 2, `the server saw ${server.stats.maxOpen} requests open at once with -j 2`);
+});
+
+test.serial('--target sends the headers and the body files of vegeta targets (body files relative to the current folder)', async (t) => {
+  const server = await serve(t);
+  const dir = tempDir();
+  const body = '{"name": "thing", "n": 12}\n';
+  writeFileSync(join(dir, 'body.json'), body);
+  writeFileSync(join(dir, 'targets.txt'), 'POST http://example.test/upload\nX-A: 1\nX-A: 2\n@body.json\n\nGET http://example.test/read\n');
+  const run = await runThrottle(['bench', '--json', '-r', '100/s', '--target', server.url, 'targets.txt'], { cwd: dir });
+  t.is(run.code, 0, run.stderr);
+  const [post, get] = server.stats.requests;
+  t.like(post, { method: 'POST', path: '/upload' });
+  t.is(post?.headers['x-a'], '1, 2');
+  t.is(post?.headers['content-length'], String(Buffer.byteLength(body)));
+  t.like(get, { method: 'GET', path: '/read' });
+  t.is(server.stats.bytesReceived, Buffer.byteLength(body));
+  // A body file that cannot be read is a usage error naming the trace, the event and the file.
+  writeFileSync(join(dir, 'missing.txt'), 'GET http://example.test/a\n\nPUT http://example.test/b\n@nope.json\n');
+  const missing = await runThrottle(['bench', '-r', '100/s', '--target', server.url, 'missing.txt'], { cwd: dir });
+  t.is(missing.code, 2);
+  t.is(missing.stderr, 'throttle: missing.txt: event 2: its body file nope.json: cannot read it (ENOENT)\n');
 });
 
 test.serial('--speed 2 replays the same trace in about half the time', async (t) => {

@@ -335,9 +335,44 @@ async function replay(
   }
 }
 
+/** BODY_FILES: body files BodyFiles keeps read, at most (the ones used last). */
+const BODY_FILES = 64;
+
+/**
+ * BodyFiles reads the body files events name (vegeta's `@file`; relative to the current folder), each once
+ * while it is among the last BODY_FILES used: targets mostly share a few.
+ */
+class BodyFiles {
+  readonly #trace: string;
+  readonly #read = new Map<string, Buffer>();
+
+  constructor(trace: string) {
+    this.#trace = trace;
+  }
+
+  /** read returns the body in `file`, for event `seq`; a file it cannot read is a usage error naming both. */
+  read(file: string, seq: number): Buffer {
+    let body = this.#read.get(file);
+    if (body !== undefined) {
+      // The last used at the end: the first one is the one to forget.
+      this.#read.delete(file);
+    } else {
+      try {
+        body = readFileSync(file);
+      } catch (err) {
+        throw new UsageError(`${this.#trace}: event ${seq + 1}: its body file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      if (this.#read.size === BODY_FILES) this.#read.delete(this.#read.keys().next().value!);
+    }
+    this.#read.set(file, body);
+    return body;
+  }
+}
+
 function requestJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent) => number | undefined): AsyncGenerator<Job<HttpPayload>> {
   const target = s.target!;
   const perKeyBurst = perKeyBurstOf(s);
+  const bodies = new BodyFiles(s.trace);
   let seq = 0;
   return mapBatches(source.events, (e): Job<HttpPayload> => {
     checkTokens(e.tokens, seq, s.trace, s.burst, perKeyBurst);
@@ -357,7 +392,7 @@ function requestJobs(source: TraceSource, s: BenchSettings, due: (e: TraceEvent)
       seq,
       key: e.key,
       ...(arrivalMs === undefined ? {} : { arrivalMs }),
-      payload: { url: where, method, headers: e.headers ?? [], body: undefined },
+      payload: { url: where, method, headers: e.headers ?? [], body: e.bodyFile === undefined ? undefined : bodies.read(e.bodyFile, seq) },
       kind: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'readOnly' : 'mutating',
       group: where.origin,
     };
