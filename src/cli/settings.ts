@@ -650,6 +650,9 @@ export function benchSettings(trace: string | undefined, command: readonly strin
   if (twice !== undefined) throw new UsageError(`--sweep: ${twice.name} is given twice: list all its values in one, e.g. --sweep ${twice.name}=${twice.name === 'rate' ? '10/s,20/s' : '1,10'}`);
   if (base.redis !== undefined && mode === 'simulate') throw new UsageError('--redis shares limits between real runs: bench --simulate replays in virtual time; replay for real with --target <url> or a command after --');
   if (o.control !== undefined && mode === 'simulate') throw new UsageError('--control changes limits while a real run goes on: the simulation takes no --control (use --rate with a plan)');
+  if (base.recordFile !== undefined && mode === 'simulate') {
+    throw new UsageError('--record writes a trace of a real replay: the simulation only replays its trace (replay for real with --target <url> or a command after --, e.g. --record run.jsonl -- sleep {})');
+  }
   if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
   if (sweep.some((a) => a.name === 'rate') && (base.plan !== undefined || base.adaptive)) throw new UsageError(`--sweep rate sets one rate per grid point: it does not go with ${base.adaptive ? '--adaptive' : 'a rate plan'}`);
   if (sweep.some((a) => a.name === 'concurrency') && base.adaptiveConcurrency) throw new UsageError('--sweep concurrency sets one cap per grid point: it does not go with --adaptive-concurrency');

@@ -95,7 +95,7 @@ test('--assert: a holding check passes with ✔, a breach exits 3 with ✘', asy
   t.regex(fail.stderr, /^ {2}✔ jobs == 10 \(actual 10\)$/m);
 });
 
-test('--assert: a misspelt metric or a time without a unit is a usage error naming it', async (t) => {
+test('--assert: a misspelt metric or a time without a unit is a usage error naming it; so is --record on a simulation', async (t) => {
   const dir = tempDir();
   const trace = writeTrace(dir, 'ten.jsonl', tenAtZero);
   const [misspelt, bare] = await Promise.all([
@@ -103,6 +103,8 @@ test('--assert: a misspelt metric or a time without a unit is a usage error nami
     throttle(['bench', '--assert', 'p99(latency) < 5', trace]),
   ]);
   usageError(t, misspelt, /^throttle: --assert: unknown metric "latncy" in "p99\(latncy\) < 5ms": use latency, throttle, backoff or service$/);
+  const record = await throttle(['bench', '--record', join(dir, 'again.jsonl'), trace]);
+  usageError(t, record, /^throttle: --record writes a trace of a real replay: the simulation only replays its trace/);
   usageError(t, bare, /^throttle: --assert: missing unit in "p99\(latency\) < 5": use a duration such as 5ms or 5s$/);
 });
 
