@@ -178,9 +178,9 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
     .addOption(new Option('--log-format <layout>', 'access log layout').choices(['common', 'combined', 'nginx-timed', 'apache-timed']))
     .option('--simulate', 'replay in virtual time (the default without --target or a command)')
     .option('--target <url>', 'replay for real: each event a request to this URL (key "METHOD /path")')
-    .option('--speed <x>', 'real replay: play the trace x times faster', '1')
-    .option('--service <dist>', 'service time when the trace has none: 50ms, uniform:10ms..100ms, exp:50ms, normal:100ms,20ms')
-    .option('--seed <n>', 'seed for --service draws and jitter in the simulation', '1')
+    .option('--speed <x>', 'real replay: play the trace x times faster (default: 1)')
+    .option('--service <dist>', 'simulation: service time when the trace has none: 50ms, uniform:10ms..100ms, exp:50ms, normal:100ms,20ms')
+    .option('--seed <n>', 'simulation: seed for --service draws and jitter (default: 1)')
     .option('--sweep <name=values>', 'simulate over a grid: rate=10/s,20/s | burst=1,10 | concurrency=4,8 (repeatable)', collect)
     .option('--assert <expr>', "fail (exit 3) unless it holds: 'p99(latency) < 250ms', 'rejected < 1%', 'achieved >= 95% offered' (repeatable)", collect)
     .option('--json', 'print the JSON report on stdout instead of the text report')
@@ -196,6 +196,8 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
       const { benchCommand } = await import('./commands/bench.js');
       setExitCode(await benchCommand(settings, undefined, prefetched));
     });
+  // bench's report is what it prints: quiet, it prints only its checks.
+  bench.options.find((o) => o.long === '--quiet')!.description = 'no report on stdout (files are still written; --assert still prints its checks)';
   errorsOneLine(bench);
 
   const trace = program.command('trace').description('Make traces for throttle bench.');

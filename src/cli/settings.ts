@@ -654,6 +654,13 @@ export function benchSettings(trace: string | undefined, command: readonly strin
     throw new UsageError('--record writes a trace of a real replay: the simulation only replays its trace (replay for real with --target <url> or a command after --, e.g. --record run.jsonl -- sleep {})');
   }
   if (sweep.length > 0 && mode !== 'simulate') throw new UsageError('--sweep runs the simulation over a grid: it cannot replay for real');
+  if (o.speed !== undefined && mode === 'simulate') throw new UsageError('--speed paces a real replay: the simulation takes no time at all (replay for real with --target <url> or a command after --, e.g. --speed 2 -- sleep {})');
+  if (mode !== 'simulate' && o.service !== undefined) {
+    throw new UsageError('--service gives the simulation its service times: a real replay takes the time each event really takes (leave it out, or simulate: drop --target and the command, e.g. bench --service exp:50ms trace.jsonl)');
+  }
+  if (mode !== 'simulate' && o.seed !== undefined) {
+    throw new UsageError('--seed makes the simulation\'s draws repeatable: a real replay\'s are not (leave it out, or simulate: drop --target and the command, e.g. bench --seed 7 trace.jsonl)');
+  }
   if (sweep.some((a) => a.name === 'rate') && (base.plan !== undefined || base.adaptive)) throw new UsageError(`--sweep rate sets one rate per grid point: it does not go with ${base.adaptive ? '--adaptive' : 'a rate plan'}`);
   if (sweep.some((a) => a.name === 'concurrency') && base.adaptiveConcurrency) throw new UsageError('--sweep concurrency sets one cap per grid point: it does not go with --adaptive-concurrency');
   if (sweep.length > 0 && trace === '-') throw new UsageError('--sweep replays the trace once per grid point: give a trace file, not stdin');

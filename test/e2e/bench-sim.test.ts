@@ -142,6 +142,24 @@ test('Ctrl-C stops a simulation: the report of the events it took, a line on std
   t.is(readFileSync(output, 'utf8').trimEnd().split('\n').length, report.jobs.total);
 });
 
+test('a flag for the other way of replaying is a usage error (--speed simulated; --service, --seed for real); -q prints only the checks', async (t) => {
+  const dir = tempDir();
+  const trace = writeTrace(dir, 'ten.jsonl', tenAtZero);
+  const report = join(dir, 'quiet.json');
+  const [speed, service, seed, quiet] = await Promise.all([
+    throttle(['bench', '--speed', '2', trace]),
+    throttle(['bench', '--service', 'exp:5ms', trace, '--', 'true']),
+    throttle(['bench', '--seed', '7', trace, '--', 'true']),
+    throttle(['bench', '-q', '-r', '10/s', '--report', report, '--assert', 'max(throttle) <= 900ms', trace]),
+  ]);
+  usageError(t, speed, /^throttle: --speed paces a real replay: the simulation takes no time at all/);
+  usageError(t, service, /^throttle: --service gives the simulation its service times: a real replay takes the time each event really takes/);
+  usageError(t, seed, /^throttle: --seed makes the simulation's draws repeatable/);
+  t.is(quiet.code, 0, quiet.stderr);
+  t.is(quiet.stdout, '  ✔ max(throttle) <= 900ms (actual 900ms)\n');
+  t.is((JSON.parse(readFileSync(report, 'utf8')) as Report).jobs.total, 10);
+});
+
 /** parseMs reads a time as the sweep table prints it: 673ms, 2.51s, 1.5m. */
 function parseMs(text: string): number {
   const m = /^([\d.]+)(µs|ms|s|m)$/.exec(text);

@@ -86,10 +86,10 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
   }
 
   const paint = await loadPaint(io.stdout, io.env);
-  io.stdout.write(s.json ? formatJson(report) : (await import('../../report/histogram.js')).formatDetailedSummary(report, data, paint));
+  if (!s.quiet) io.stdout.write(s.json ? formatJson(report) : (await import('../../report/histogram.js')).formatDetailedSummary(report, data, paint));
   if (s.hgrm !== undefined) await writeFile(s.hgrm, (await import('../../report/hgrm.js')).formatHgrm(data.histograms.latency));
   if (s.html !== undefined) await writeFile(s.html, (await import('../../report/html.js')).formatHtml(report, data));
-  if (previous !== undefined) (s.json ? io.stderr : io.stdout).write(compare!.formatCompare(previous, report, paint));
+  if (previous !== undefined && !s.quiet) (s.json ? io.stderr : io.stdout).write(compare!.formatCompare(previous, report, paint));
   if (interrupted) {
     // A replay cut short reports what it ran; its checks would judge a part as the whole.
     const unfinished = report.jobs.interrupted === 0 ? '' : ` (${report.jobs.interrupted} of them did not finish)`;
