@@ -160,6 +160,24 @@ test('a flag for the other way of replaying is a usage error (--speed simulated;
   t.is((JSON.parse(readFileSync(report, 'utf8')) as Report).jobs.total, 10);
 });
 
+test('Ctrl-C stops a sweep: the rows of the grid points done, a line on stderr, exit 130', async (t) => {
+  const dir = tempDir();
+  // Each point: 20,000 events failing with 503, retried up to 100 times (a few seconds of simulation).
+  const trace = writeTrace(dir, 'failing.jsonl', Array.from({ length: 20_000 }, (_, i) => ({ t: i / 1000, status: 503 })));
+  const args = ['bench', '-r', '100000/s', '--retries', '100', '--backoff-base', '1ms', '--backoff-max', '10ms', '--sweep', 'concurrency=8,16,32,64', trace];
+  const { child, result } = await startThrottle(args, { timeoutMs: 120_000 });
+  // Nothing shows that the sweep began (its table comes at the end): a point takes seconds, and the
+  // process some 0.2 s to start.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  child.kill('SIGINT');
+  const run = await result;
+  t.is(run.code, 130, run.stderr);
+  const m = /^throttle: interrupted after (\d) of 4 grid points\n$/.exec(run.stderr);
+  t.truthy(m, run.stderr);
+  // The header, its rule, and one row per point done.
+  t.is(lines(run.stdout).length, 2 + Number(m?.[1]));
+});
+
 /** parseMs reads a time as the sweep table prints it: 673ms, 2.51s, 1.5m. */
 function parseMs(text: string): number {
   const m = /^([\d.]+)(µs|ms|s|m)$/.exec(text);

@@ -22,7 +22,7 @@ import type { TraceSource } from '../../sources/trace/read.js';
 import { type ServiceDist, parseServiceDist, sampleService } from '../../sources/trace/service.js';
 import { loadPaint } from '../../ui/terminal.js';
 import { exitOnBrokenPipe } from '../input.js';
-import { watchInterrupts } from '../interrupts.js';
+import { type Stoppable, watchInterrupts } from '../interrupts.js';
 import { openTrace } from '../trace-input.js';
 import { configOf, gatesOf, type Io, processIo, runSession } from '../session.js';
 import { limitOptionsOf, simulatedLimits } from '../limits.js';
@@ -67,8 +67,19 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
 
   if (s.sweep.length > 0) {
     if (asserts.length > 0) throw new UsageError('--assert checks one run: leave it out with --sweep');
-    io.stdout.write(await sweep(s, open, service));
-    return ExitCode.ok;
+    const running = new Running();
+    const signals = watchInterrupts(running, NOTHING_TO_SIGNAL, 0);
+    let table: { text: string; done: number; points: number };
+    try {
+      table = await sweep(s, open, service, running, () => signals.interrupted);
+    } finally {
+      signals.dispose();
+    }
+    io.stdout.write(table.text);
+    if (!signals.interrupted) return ExitCode.ok;
+    // The point cut short is left out: its row would judge a part as the whole.
+    io.stderr.write(`throttle: interrupted after ${table.done} of ${table.points} grid points\n`);
+    return ExitCode.interrupted;
   }
 
   let report: Report;
@@ -77,7 +88,14 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
   let interrupted = false;
   if (s.mode === 'simulate') {
     const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
-    ({ report, data, interrupted } = await simulate(s, s, await open(), service, results, true));
+    const running = new Running();
+    const signals = watchInterrupts(running, NOTHING_TO_SIGNAL, 0);
+    try {
+      ({ report, data } = await simulate(s, s, await open(), service, results, running));
+    } finally {
+      signals.dispose();
+    }
+    interrupted = signals.interrupted;
     if (results !== undefined && results !== io.stdout) await new Promise((resolve) => (results as WriteStream).end(resolve));
     if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
   } else {
@@ -128,6 +146,26 @@ function benchConfig(s: BenchSettings, limits: Limits, format: TraceFormat): Rep
 }
 
 /**
+ * Running is what Ctrl-C stops in a simulation, or a sweep of them: the scheduler running now. It stops
+ * taking events: those waiting end as interrupted, those in service finish (in virtual time, at once); a
+ * second Ctrl-C ends them too. Nothing runs for real, so there is nothing to signal.
+ */
+class Running implements Stoppable {
+  scheduler: Stoppable | undefined;
+
+  stop(): void {
+    this.scheduler?.stop();
+  }
+
+  kill(): void {
+    this.scheduler?.kill();
+  }
+}
+
+/** NOTHING_TO_SIGNAL: a simulation runs nothing a signal could reach. */
+const NOTHING_TO_SIGNAL = { terminate: (): void => undefined, kill: (): void => undefined };
+
+/**
  * simulate replays a trace in virtual time: the same scheduler as a real run, on a ManualClock, with the
  * simulated executor taking each event's service time (or one drawn from --service) and reporting its
  * recorded status. Randomness (service draws, jitter) is seeded: the same inputs give the same report.
@@ -137,9 +175,9 @@ async function simulate(
   limits: Limits,
   source: TraceSource,
   service: ServiceDist | undefined,
-  results?: NodeJS.WritableStream,
-  interruptible = false,
-): Promise<{ report: Report; data: RunData; interrupted: boolean }> {
+  results: NodeJS.WritableStream | undefined,
+  running: Running,
+): Promise<{ report: Report; data: RunData }> {
   const clock = new ManualClock(0);
   const serviceRandom = mulberry32(deriveSeed(s.seed, 1));
   const scheduler = new Scheduler<SimulatedWork>(
@@ -164,20 +202,18 @@ async function simulate(
     metrics.add(e.result);
     results?.write(`${JSON.stringify(e.result)}\n`);
   }, ['done']);
-  // Ctrl-C stops taking events: those waiting end as interrupted, those in service finish (in virtual
-  // time, at once); a second one ends them too. Nothing runs for real, so there is nothing to signal.
-  const signals = interruptible ? watchInterrupts(scheduler, { terminate: () => undefined, kill: () => undefined }, 0) : undefined;
   let stats: RunStats;
+  running.scheduler = scheduler;
   try {
     stats = await runSimulated(scheduler, clock);
   } finally {
-    signals?.dispose();
+    running.scheduler = undefined;
     moving.dispose();
   }
   const data = metrics.data(stats.endMs - stats.startMs, stats.peakRunning);
   const moved = moving.summary(stats.endMs);
   const report = { ...buildReport(s.trace, 'simulated', benchConfig(s, limits, source.format), data.summary), ...(moved === undefined ? {} : { limits: moved }) };
-  return { report, data, interrupted: signals?.interrupted === true };
+  return { report, data };
 }
 
 /**
@@ -230,7 +266,13 @@ function perKeyBurstOf(s: BenchSettings): number | undefined {
 }
 
 /** sweep runs the simulation once per point of the grid and returns the table. */
-async function sweep(s: BenchSettings, open: () => Promise<TraceSource>, service: ServiceDist | undefined): Promise<string> {
+async function sweep(
+  s: BenchSettings,
+  open: () => Promise<TraceSource>,
+  service: ServiceDist | undefined,
+  running: Running,
+  interrupted: () => boolean,
+): Promise<{ text: string; done: number; points: number }> {
   const points: Array<{ limits: Limits; labels: Record<string, string> }> = [{ limits: { ratePerSec: s.ratePerSec, burst: s.burst, concurrency: s.concurrency }, labels: {} }];
   for (const axis of s.sweep) {
     const next: typeof points = [];
@@ -245,7 +287,9 @@ async function sweep(s: BenchSettings, open: () => Promise<TraceSource>, service
   const header = ['rate', 'burst', 'concurrency', 'p50 latency', 'p99 latency', 'p99 throttle', 'rejected', 'achieved'];
   const rows: string[][] = [];
   for (const p of points) {
-    const { report } = await simulate(s, p.limits, await open(), service);
+    if (interrupted()) break;
+    const { report } = await simulate(s, p.limits, await open(), service, undefined, running);
+    if (interrupted()) break;
     const rejectedPct = report.jobs.total === 0 ? 0 : (100 * report.jobs.rejected) / report.jobs.total;
     rows.push([
       p.labels.rate ?? formatRate(p.limits.ratePerSec),
@@ -260,7 +304,7 @@ async function sweep(s: BenchSettings, open: () => Promise<TraceSource>, service
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
+  return { text: `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`, done: rows.length, points: points.length };
 }
 
 /**
