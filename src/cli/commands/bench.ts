@@ -234,9 +234,9 @@ class SimJob implements Job<SimulatedWork>, SimulatedWork {
 }
 
 /**
- * simulatedJobs makes a Job of each event. It takes the events a batch at a time (mapBatches), or straight
- * from the numbers a reading thread sends (mapEvents): a trace of millions of events would otherwise pay for
- * an async generator's round trip per event, twice, and for an object per event made only to be mapped.
+ * simulatedJobs makes a Job of each event, a batch at a time and straight from the event's numbers
+ * (mapEvents): a trace of millions of events would otherwise pay for an async generator's round trip per
+ * event, twice, and for an object per event made only to be mapped.
  */
 function simulatedJobs(source: TraceSource, file: string, burst: number, perKeyBurst: number | undefined, serviceOf: (serviceMs: number | undefined) => number): BatchedIterator<Job<SimulatedWork>> {
   let seq = 0;
