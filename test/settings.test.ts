@@ -184,6 +184,7 @@ const errors: Array<[string, () => unknown, string]> = [
   ['--retry-on empty', run(echo, { retryOn: '' }), '--retry-on: invalid exit codes "": use e.g. --retry-on 1,75 or --retry-on 1-255'],
   ['--kill-after', run(echo, { killAfter: 'soon' }), '--kill-after: invalid duration "soon": use e.g. 250ms, 1.5s, 2m or 1h30m'],
   ['--halt', run(echo, { halt: 'never' }), '--halt: invalid value "never": use e.g. now,fail=1 or soon,fail=3 or now,fail=10%'],
+  ['-I not in the command', run(['echo', '{}'], { I: '%' }), '-I %: the command has no % to replace: e.g. throttle -I % -- echo %'],
   ['--joblog empty', run(echo, { joblog: '' }), '--joblog: the file name is empty: e.g. --joblog jobs.log'],
   ['--report empty', limits({ report: '' }), '--report: the file name is empty: e.g. --report report.json'],
   ['--output empty', limits({ output: '' }), '--output: the file name is empty: e.g. --output results.jsonl'],
@@ -221,7 +222,6 @@ const perLine: Array<[string[], RawRunOptions, boolean]> = [
   [['echo'], { input: 'ids.txt' }, true],
   [['echo'], { input: '-' }, true],
   [['echo', '%'], { I: '%' }, true],
-  [['echo', '{}'], { I: '%' }, false],
   [['echo', 'a@@b'], { I: '@@' }, true],
 ];
 
@@ -230,6 +230,8 @@ for (const [command, o, expected] of perLine) {
     const s = runSettings(command, o);
     t.is(s.perLine, expected);
     t.is(s.placeholder, o.I ?? '{}');
+    // Lines from --input into a command without the placeholder: each is its last argument.
+    t.is(s.appendLine, expected && !command.some((a) => a.includes(o.I ?? '{}')));
   });
 }
 

@@ -109,7 +109,7 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
       .usage('[options] -- <command> [args...]')
       .argument('[command...]', 'the command and its arguments; {} is replaced by each input line'),
   )
-    .option('--input <file>', 'read input lines from this file ("-" for stdin) instead of stdin')
+    .option('--input <file>', 'read input lines from this file ("-" for stdin) instead of stdin; without {} in the command, each line is its last argument')
     .option('-I <str>', 'the placeholder replaced by each input line', DEFAULTS.placeholder)
     .option('--count <n>', 'run the command n times (no input lines)')
     .option('--duration <dur>', 'run the command repeatedly for this long (no input lines)')

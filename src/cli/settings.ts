@@ -79,6 +79,8 @@ export interface RunSettings extends LimitSettings, ReportSettings {
   readonly inputFile: string | undefined;
   /** perLine: one job per input line; otherwise the command runs `count` times as a transparent wrapper. */
   readonly perLine: boolean;
+  /** appendLine: the command has no placeholder (lines come from --input): each line is its last argument. */
+  readonly appendLine: boolean;
   readonly count: number;
   readonly durationMs: number | undefined;
   readonly shell: boolean;
@@ -376,6 +378,10 @@ export function runSettings(command: readonly string[], o: RawRunOptions): RunSe
   const placeholder = o.I ?? DEFAULTS.placeholder;
   if (placeholder === '') throw new UsageError('-I: the placeholder must not be empty: use e.g. -I {} or -I %');
   const hasPlaceholder = command.some((arg) => arg.includes(placeholder));
+  // A placeholder of one's own that the command does not hold is a slip (and would make a wrapper of it).
+  if (!hasPlaceholder && o.I !== undefined && o.I !== DEFAULTS.placeholder) {
+    throw new UsageError(`-I ${placeholder}: the command has no ${placeholder} to replace: e.g. throttle -I ${placeholder} -- echo ${placeholder}`);
+  }
   const perLine = hasPlaceholder || o.input !== undefined;
   if (perLine && (o.count !== undefined || o.duration !== undefined)) {
     const [flag, example] = o.count !== undefined ? ['--count', '--count 10'] : ['--duration', '--duration 30s'];
@@ -401,6 +407,7 @@ export function runSettings(command: readonly string[], o: RawRunOptions): RunSe
     placeholder,
     inputFile: o.input,
     perLine,
+    appendLine: perLine && !hasPlaceholder,
     count,
     durationMs,
     shell: o.shell === true,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture, lines, runThrottle, tempDir, VERSION } from './helpers.js';
 
@@ -29,6 +29,29 @@ test('with --shell each input line is substituted as one word and is not execute
   t.deepEqual(lines(run.stdout), input);
   t.false(existsSync(join(dir, 'pwned')));
   t.false(existsSync(join(dir, 'pwned2')));
+});
+
+test('with --input and no {} in the command, each line is its last argument (as xargs and GNU parallel do)', async (t) => {
+  const dir = tempDir();
+  const input = trickyLines(dir);
+  writeFileSync(join(dir, 'lines.txt'), `${input.join('\n')}\n`);
+  const [plain, shell, slip] = await Promise.all([
+    runThrottle(['-k', '--input', 'lines.txt', '--', fixture('echo-args.sh'), 'fixed arg'], { cwd: dir }),
+    runThrottle(['-k', '--shell', '--input', 'lines.txt', '--', 'printf "%s|%s\n" first'], { cwd: dir }),
+    // A placeholder of one's own that the command lacks is a usage error, not a wrapper run once.
+    runThrottle(['-I', '%', '--', 'echo', 'x'], { input: 'a\nb\n' }),
+  ]);
+  t.is(plain.code, 0, plain.stderr);
+  t.deepEqual(
+    lines(plain.stdout).map((l) => JSON.parse(l) as unknown),
+    input.map((line) => ['fixed arg', line]),
+  );
+  t.is(shell.code, 0, shell.stderr);
+  t.deepEqual(lines(shell.stdout), input.map((line) => `first|${line}`));
+  t.false(existsSync(join(dir, 'pwned')));
+  t.false(existsSync(join(dir, 'pwned2')));
+  t.is(slip.code, 2);
+  t.is(slip.stderr, 'throttle: -I %: the command has no % to replace: e.g. throttle -I % -- echo %\n');
 });
 
 test('`throttle run -- cmd` is the same as `throttle -- cmd`', async (t) => {

@@ -132,14 +132,19 @@ function openJoblog(file: string, append: boolean): WriteStream {
   return stream;
 }
 
-/** payloadFor builds the argv of one job; `line` replaces the placeholder (never split, never re-parsed). */
+/**
+ * payloadFor builds the argv of one job; `line` replaces the placeholder (never split, never re-parsed), or,
+ * when the command has none, is its last argument (as xargs and GNU parallel do).
+ */
 function payloadFor(s: RunSettings, line: string | undefined): CommandPayload {
   const fill = (arg: string, value: string): string => arg.split(s.placeholder).join(value);
   if (s.shell) {
     const script = s.command.join(' ');
-    return { file: 'sh', args: ['-c', line === undefined ? script : fill(script, shellQuotePosix(line))] };
+    if (line === undefined) return { file: 'sh', args: ['-c', script] };
+    const quoted = shellQuotePosix(line);
+    return { file: 'sh', args: ['-c', s.appendLine ? `${script} ${quoted}` : fill(script, quoted)] };
   }
-  const argv = line === undefined ? s.command : s.command.map((a) => fill(a, line));
+  const argv = line === undefined ? s.command : s.appendLine ? [...s.command, line] : s.command.map((a) => fill(a, line));
   return { file: argv[0]!, args: argv.slice(1) };
 }
 
