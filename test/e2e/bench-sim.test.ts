@@ -314,14 +314,16 @@ test('trace gen: every pattern gives about rate × duration events (exactly for 
   t.deepEqual([...new Set(burst.map((e) => e.t))].slice(0, 3), [0, 0.1, 0.2]);
 });
 
-test('trace gen: a bad --pattern, a missing --rate or a bad --service is a one-line usage error', async (t) => {
-  const [pattern, rate, service] = await Promise.all([
+test('trace gen: a bad --pattern, a missing --rate, a zero --duration or a bad --service is a one-line usage error', async (t) => {
+  const [pattern, rate, duration, service] = await Promise.all([
     throttle(['trace', 'gen', '--pattern', 'zigzag', '--rate', '10/s', '--duration', '1s']),
     throttle(['trace', 'gen', '--duration', '1s']),
+    throttle(['trace', 'gen', '--rate', '10/s', '--duration', '0s']),
     throttle(['trace', 'gen', '--rate', '10/s', '--duration', '1s', '--service', 'bogus']),
   ]);
   usageError(t, pattern, /--pattern.*'zigzag' is invalid.*constant, poisson, burst, ramp, diurnal/);
   usageError(t, rate, /^throttle: --rate is required: e\.g\. throttle trace gen --rate 50\/s --duration 1m$/);
+  usageError(t, duration, /^throttle: --duration: a trace needs a duration above 0, e\.g\. --duration 1m \(got "0s"\)$/);
   usageError(t, service, /^throttle: --service: invalid service distribution "bogus"/);
 });
 

@@ -38,6 +38,7 @@ export async function traceGenCommand(o: RawTraceGenOptions, io: Io = processIo)
   const ratePerSec = flag('--rate', () => parseRate(o.rate!));
   if (!(ratePerSec > 0) || ratePerSec === Infinity) throw new UsageError(`--rate: a trace needs a finite rate above 0, e.g. --rate 50/s (got "${o.rate}")`);
   const durationMs = flag('--duration', () => parseDuration(o.duration!));
+  if (!(durationMs > 0)) throw new UsageError(`--duration: a trace needs a duration above 0, e.g. --duration 1m (got "${o.duration}")`);
   const service = o.service === undefined ? undefined : flag('--service', () => parseServiceDist(o.service!));
   const seed = o.seed === undefined ? 1 : integer('--seed', o.seed, 0, '--seed 42');
   const burstSize = o.burstSize === undefined ? undefined : integer('--burst-size', o.burstSize, 1, '--burst-size 10');
