@@ -450,6 +450,31 @@ test('html is well-formed enough: balanced tags, one <svg> per chart, four chart
   t.regex(html, /<polyline class="mean" points="[\d., ]+"\/>/);
 });
 
+test('html histograms: the labels under the axis do not run into each other, the zeros\' "0" included', (t) => {
+  const m = new Metrics();
+  const rand = mulberry32(5);
+  for (let seq = 0; seq < 5000; seq++) {
+    const arrivalMs = seq * 10;
+    // Throttle: a share of zeros, the rest spread over five decades (as a queue behind a bucket gives).
+    m.add(result({ seq, arrivalMs, endedMs: arrivalMs + 1 + rand() * 40_000, throttleMs: rand() < 0.1 ? 0 : 0.05 * 10 ** (rand() * 6) }));
+  }
+  const data = m.data(60_000, 16);
+  const html = formatHtml(buildReport('throttle bench t.jsonl', 'simulated', CONFIG, data.summary), data);
+  for (const label of ['latency histogram', 'throttle histogram']) {
+    const svg = html.slice(html.indexOf(`aria-label="${label}"`), html.indexOf('</svg>', html.indexOf(`aria-label="${label}"`)));
+    // The axis labels: 10px text, at most some 6px a character; middle-anchored.
+    const spans = [...svg.matchAll(/<text x="([\d.]+)" y="200" text-anchor="middle">([^<]*)<\/text>/g)].map((m) => {
+      const x = Number(m[1]);
+      const w = 6 * [...m[2]!].length;
+      return { from: x - w / 2, to: x + w / 2, text: m[2]! };
+    });
+    t.true(spans.length >= 10, `${label}: ${spans.length} labels`);
+    if (label === 'throttle histogram') t.is(spans[0]?.text, '0');
+    // A few pixels apart at least: labels that touch read as one ("079.0µs").
+    for (let i = 1; i < spans.length; i++) t.true(spans[i - 1]!.to + 3 <= spans[i]!.from, `${label}: "${spans[i - 1]!.text}" runs into "${spans[i]!.text}"`);
+  }
+});
+
 test('html stays lean for a long run and for an empty one', (t) => {
   const m = new Metrics();
   const rand = mulberry32(3);

@@ -35,6 +35,8 @@ const TOP = 22;
 const BOTTOM = 34;
 const PLOT_W = W - LEFT - RIGHT;
 const PLOT_H = H - TOP - BOTTOM;
+/** ZERO_LABEL_ROOM: room kept between the zeros' "0" and the label at the right edge of their bar. */
+const ZERO_LABEL_ROOM = 26;
 
 /** n renders a coordinate with at most one decimal, to keep the file small. */
 function n(x: number): string {
@@ -75,8 +77,10 @@ function barChart(label: string, hist: HistogramBars): string {
       `<rect class="${r.zero ? 'zero' : 'bar'}" x="${n(x + 1)}" y="${n(y(r.count))}" width="${n(Math.max(1, band - 2))}" height="${n(TOP + PLOT_H - y(r.count))}">` +
         `<title>${escapeHtml(`${r.title}: ${r.count} (${pct}%)`)}</title></rect>`,
     );
-    // zeros are labelled under their bar; ranges at their lower edge, and the last one at its upper edge too
-    parts.push(text(r.zero ? x + band / 2 : x, H - BOTTOM + 14, r.zero ? '0' : r.edge));
+    // zeros are labelled under their bar (left of its middle when bars are narrow: the next label, the
+    // first range's lower edge, stands at the bar's right edge); ranges at their lower edge, and the last
+    // one at its upper edge too
+    parts.push(text(r.zero ? x + Math.max(4, Math.min(band / 2, band - ZERO_LABEL_ROOM)) : x, H - BOTTOM + 14, r.zero ? '0' : r.edge));
   });
   const last = hist.bars[hist.bars.length - 1];
   if (last !== undefined) parts.push(text(LEFT + PLOT_W, H - BOTTOM + 14, formatEdge(last.toMs)));
