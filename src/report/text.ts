@@ -29,7 +29,12 @@ export function formatMs(ms: number): string {
   const seconds = ms / 1000;
   if (below(seconds, 2, 10)) return `${seconds.toFixed(2)}s`;
   if (below(seconds, 1, 60)) return `${seconds.toFixed(1)}s`;
-  return `${(ms / 60_000).toFixed(1)}m`;
+  const minutes = ms / 60_000;
+  if (below(minutes, 1, 60)) return `${minutes.toFixed(1)}m`;
+  const hours = ms / 3_600_000;
+  if (below(hours, 2, 10)) return `${hours.toFixed(2)}h`;
+  if (below(hours, 1, 100)) return `${hours.toFixed(1)}h`;
+  return `${hours.toFixed(0)}h`;
 }
 
 /** formatRate renders events per second. */
