@@ -5,6 +5,7 @@ import { parseDuration, parseRate } from '../core/parse.js';
 import { parsePlan, type RatePlan } from '../core/plan.js';
 import type { Jitter } from '../core/retry.js';
 import { UsageError } from '../errors.js';
+import { DEFAULT_SORT_WINDOW } from '../sources/trace/sort-window.js';
 
 /**
  * Settings: every flag becomes a typed value here, with every default in one place (DEFAULTS).
@@ -108,6 +109,11 @@ export const DEFAULTS = {
   placeholder: '{}',
   redisFail: 'closed',
   lease: '10s',
+  /** bench: how much faster than the trace a real replay plays it; the seed of the simulation's draws. */
+  speed: '1',
+  seed: '1',
+  /** bench: the events --sort may hold to reorder. */
+  sortWindow: String(DEFAULT_SORT_WINDOW),
 } as const;
 
 /** RawLimitOptions is what commander hands over for the shared flags: strings, as typed. */
@@ -650,7 +656,7 @@ export function benchSettings(trace: string | undefined, command: readonly strin
   if (o.target !== undefined && command.length > 0) throw new UsageError('--target and a command after --: pick one way to replay for real');
   if (o.simulate === true && (o.target !== undefined || command.length > 0)) throw new UsageError('--simulate replays in virtual time: it takes no --target and no command');
   const mode = o.target !== undefined ? 'target' : command.length > 0 ? 'command' : 'simulate';
-  const speed = o.speed === undefined ? 1 : Number(o.speed);
+  const speed = Number(o.speed ?? DEFAULTS.speed);
   if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed: invalid value "${o.speed}": use a factor > 0, e.g. --speed 2 (twice as fast) or --speed 0.5`);
   const sweep = (o.sweep ?? []).map(parseSweep);
   const twice = sweep.find((a, i) => sweep.findIndex((b) => b.name === a.name) !== i);
@@ -684,7 +690,7 @@ export function benchSettings(trace: string | undefined, command: readonly strin
     command,
     speed,
     service: o.service,
-    seed: o.seed === undefined ? 1 : integer('--seed', o.seed, 0, '--seed 42'),
+    seed: integer('--seed', o.seed ?? DEFAULTS.seed, 0, '--seed 42'),
     sweep,
     asserts: o.assert ?? [],
     json: o.json === true,
