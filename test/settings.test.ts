@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { DEFAULTS, type RawRunOptions, integer, limitSettings, parseHalt, runSettings } from '../src/cli/settings.js';
 import { UsageError } from '../src/errors.js';
+import { DEFAULT_SORT_WINDOW } from '../src/sources/trace/arrange.js';
 
 // --- defaults -----------------------------------------------------------------------------------------------
 
@@ -44,6 +45,10 @@ test('the defaults commander shows are the ones limitSettings applies', (t) => {
     timeout: DEFAULTS.timeout,
   });
   t.deepEqual(fromDefaults, limitSettings({}));
+});
+
+test('the sort window bench shows as its default is the trace readers\' own', (t) => {
+  t.is(Number(DEFAULTS.sortWindow), DEFAULT_SORT_WINDOW);
 });
 
 test('runSettings: defaults, for a command without input lines', (t) => {

@@ -3,7 +3,6 @@ import { BatchedIterator, unpackBatches } from './batched.js';
 import { TraceError, type TraceEvent } from './event.js';
 import { formatSeconds } from './numbers.js';
 import { EventRows, type HttpFields, NUMBERS, unpackEvents } from './rows.js';
-import { DEFAULT_SORT_WINDOW } from './sort-window.js';
 
 /** Draft is a TraceEvent still being put together by a parser. */
 export type Draft = { -readonly [K in keyof TraceEvent]: TraceEvent[K] };
@@ -79,7 +78,8 @@ export interface ArrangeOptions {
   readonly sortWindow?: number;
 }
 
-export { DEFAULT_SORT_WINDOW };
+/** DEFAULT_SORT_WINDOW is how many events sorting holds back by default. */
+export const DEFAULT_SORT_WINDOW = 10_000;
 
 /** ITERABLE_BATCH is how many lines of a plain iterable are taken at a time (as readByteLines does). */
 const ITERABLE_BATCH = 512;
