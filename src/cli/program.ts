@@ -4,8 +4,11 @@ import { exitOnBrokenPipe } from './input.js';
 import { PROXY_DEFAULTS } from './proxy-defaults.js';
 import { DEFAULTS } from './settings.js';
 
-/** addLimitOptions declares the limiter flags shared by run, http and bench. */
-export function addLimitOptions(cmd: Command): Command {
+/**
+ * addLimitOptions declares the limiter flags shared by run, http and bench; `quiet` says what -q leaves out
+ * (the summary, unless a command's report is what it prints).
+ */
+export function addLimitOptions(cmd: Command, quiet = 'no summary at the end'): Command {
   return cmd
     .option('-r, --rate <rate>', 'token bucket refill rate: 10/s, 600/m, 1/250ms, or inf; or a plan: 10/s@30s,50/s@1m,ramp:50/s..200/s@2m', DEFAULTS.rate)
     .option('-b, --burst <n>', 'token bucket size: how many may start at once after a pause', DEFAULTS.burst)
@@ -31,7 +34,7 @@ export function addLimitOptions(cmd: Command): Command {
     .option('--output <file>', 'stream every job\'s Result as JSON Lines to this file ("-" for stdout)')
     .option('--record <file>', 'write a trace of the run (arrivals, keys, service times, statuses) for throttle bench')
     .option('--no-progress', 'no progress bar (it shows only on a terminal, and never when CI is set)')
-    .option('-q, --quiet', 'no summary at the end');
+    .option('-q, --quiet', quiet);
 }
 
 const RUN_EXAMPLES = `
@@ -171,6 +174,8 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
       .usage('[options] <trace|-> [-- <command> {}]')
       .argument('[trace]', 'a trace file, or - for stdin')
       .argument('[command...]', 'replay for real: run this command per event ({} = the event\'s key)'),
+    // bench's report is what it prints: quiet, it prints only its checks.
+    'no report on stdout (files are still written; --assert still prints its checks)',
   )
     .addOption(new Option('--format <format>', 'trace format (default: detected)').choices(['jsonl', 'csv', 'access-log', 'har', 'joblog', 'results', 'urls', 'vegeta']))
     .option('--sort', 'accept events out of order within a window (on by default for results and job logs)')
@@ -196,8 +201,6 @@ export function buildProgram(version: string, setExitCode: (code: number) => voi
       const { benchCommand } = await import('./commands/bench.js');
       setExitCode(await benchCommand(settings, undefined, prefetched));
     });
-  // bench's report is what it prints: quiet, it prints only its checks.
-  bench.options.find((o) => o.long === '--quiet')!.description = 'no report on stdout (files are still written; --assert still prints its checks)';
   errorsOneLine(bench);
 
   const trace = program.command('trace').description('Make traces for throttle bench.');

@@ -67,16 +67,9 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
 
   if (s.sweep.length > 0) {
     if (asserts.length > 0) throw new UsageError('--assert checks one run: leave it out with --sweep');
-    const running = new Running();
-    const signals = watchInterrupts(running, NOTHING_TO_SIGNAL, 0);
-    let table: { text: string; done: number; points: number };
-    try {
-      table = await sweep(s, open, service, running, () => signals.interrupted);
-    } finally {
-      signals.dispose();
-    }
+    const { value: table, interrupted } = await interruptibly((running, interrupted) => sweep(s, open, service, running, interrupted));
     io.stdout.write(table.text);
-    if (!signals.interrupted) return ExitCode.ok;
+    if (!interrupted) return ExitCode.ok;
     // The point cut short is left out: its row would judge a part as the whole.
     io.stderr.write(`throttle: interrupted after ${table.done} of ${table.points} grid points\n`);
     return ExitCode.interrupted;
@@ -88,14 +81,10 @@ export async function benchCommand(s: BenchSettings, io: Io = processIo, prefetc
   let interrupted = false;
   if (s.mode === 'simulate') {
     const results = s.outputFile === undefined ? undefined : s.outputFile === '-' ? io.stdout : createWriteStream(s.outputFile);
-    const running = new Running();
-    const signals = watchInterrupts(running, NOTHING_TO_SIGNAL, 0);
-    try {
-      ({ report, data } = await simulate(s, s, await open(), service, results, running));
-    } finally {
-      signals.dispose();
-    }
-    interrupted = signals.interrupted;
+    const source = await open();
+    const simulated = await interruptibly((running) => simulate(s, s, source, service, results, running));
+    ({ report, data } = simulated.value);
+    interrupted = simulated.interrupted;
     if (results !== undefined && results !== io.stdout) await new Promise((resolve) => (results as WriteStream).end(resolve));
     if (s.reportFile !== undefined) await writeFile(s.reportFile, formatJson(report));
   } else {
@@ -164,6 +153,18 @@ class Running implements Stoppable {
 
 /** NOTHING_TO_SIGNAL: a simulation runs nothing a signal could reach. */
 const NOTHING_TO_SIGNAL = { terminate: (): void => undefined, kill: (): void => undefined };
+
+/** interruptibly runs simulations with Ctrl-C (and SIGTERM) stopping the one running (see Running). */
+async function interruptibly<T>(run: (running: Running, interrupted: () => boolean) => Promise<T>): Promise<{ value: T; interrupted: boolean }> {
+  const running = new Running();
+  const signals = watchInterrupts(running, NOTHING_TO_SIGNAL, 0);
+  try {
+    const value = await run(running, () => signals.interrupted);
+    return { value, interrupted: signals.interrupted };
+  } finally {
+    signals.dispose();
+  }
+}
 
 /**
  * simulate replays a trace in virtual time: the same scheduler as a real run, on a ManualClock, with the
